@@ -1,0 +1,12 @@
+"""tornad_io: the Socket.IO 0.6 server for Tornado.
+
+Subclass :class:`SocketIOHandler`, mount it with ``Handler.routes(...)`` and
+start with :class:`SocketIOServer` or your own ``HTTPServer``.
+"""
+
+from tornad_io.server import SocketIOServer
+from tornad_io.socket_io import SocketIOHandler
+
+__all__ = ["SocketIOHandler", "SocketIOServer", "__version__"]
+
+__version__ = "0.2.0"

@@ -1,0 +1,68 @@
+"""Application settings that tornad_io reads, with their defaults.
+
+Everything is passed to ``tornado.web.Application(..., **settings)`` as in
+2010; :class:`Settings` reads them once per application and checks them, so
+a typo in ``enabled_protocols`` fails at the first request with a clear
+message instead of silently disabling a transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+__all__ = ["ALL_PROTOCOLS", "Settings"]
+
+#: The six transports of Socket.IO 0.6, in the client's order of preference.
+ALL_PROTOCOLS: Final = ("websocket", "flashsocket", "htmlfile", "xhr-multipart", "xhr-polling", "jsonp-polling")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The tornad_io view of ``application.settings``.
+
+    =================================  =========  ==========================================
+    setting                            default    meaning
+    =================================  =========  ==========================================
+    ``enabled_protocols``              all six    transports served; others answer 403
+    ``socket_io_heartbeat_interval``   10.0       seconds between ``~h~`` heartbeats
+    ``socket_io_heartbeat_timeout``    8.0        seconds allowed for a heartbeat's echo
+    ``socket_io_poll_timeout``         20.0       a held poll is answered empty after this
+    ``socket_io_close_timeout``        8.0        a polling session ends without a new poll
+    ``socket_io_max_message_size``     1 MiB      largest payload accepted from a client
+    ``session_opts``                   memory     Beaker options (``session.`` prefixed)
+    =================================  =========  ==========================================
+    """
+
+    enabled_protocols: frozenset[str] = frozenset(ALL_PROTOCOLS)
+    heartbeat_interval: float = 10.0
+    heartbeat_timeout: float = 8.0
+    poll_timeout: float = 20.0
+    close_timeout: float = 8.0
+    max_message_size: int = 1 << 20
+    session_opts: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_application(cls, settings: Mapping[str, Any]) -> Settings:
+        protocols = settings.get("enabled_protocols", ALL_PROTOCOLS)
+        if isinstance(protocols, str):
+            raise ValueError("enabled_protocols must be a list of transport names, not a string")
+        unknown = set(protocols) - set(ALL_PROTOCOLS)
+        if unknown:
+            raise ValueError(
+                f"enabled_protocols names unknown transports {sorted(unknown)}; known: {list(ALL_PROTOCOLS)}"
+            )
+        values = cls(
+            enabled_protocols=frozenset(protocols),
+            heartbeat_interval=float(settings.get("socket_io_heartbeat_interval", 10.0)),
+            heartbeat_timeout=float(settings.get("socket_io_heartbeat_timeout", 8.0)),
+            poll_timeout=float(settings.get("socket_io_poll_timeout", 20.0)),
+            close_timeout=float(settings.get("socket_io_close_timeout", 8.0)),
+            max_message_size=int(settings.get("socket_io_max_message_size", 1 << 20)),
+            session_opts=dict(settings.get("session_opts") or {}),
+        )
+        for name in ("heartbeat_interval", "heartbeat_timeout", "poll_timeout", "close_timeout"):
+            if getattr(values, name) <= 0:
+                raise ValueError(f"socket_io_{name} must be a positive number of seconds")
+        return values

@@ -1,0 +1,174 @@
+"""``SocketIOHandler``: what an application subclasses.
+
+One handler object lives for one Socket.IO session, whatever transport
+carries it and however many HTTP requests that takes, so state set on
+``self`` in ``on_open`` is there in every ``on_message``::
+
+    class EchoHandler(SocketIOHandler):
+        def on_open(self, *args, **kwargs):
+            self.greeting = "[echo] "
+
+        def on_message(self, message):
+            self.send(self.greeting + str(message))
+
+    application = tornado.web.Application([EchoHandler.routes("socket.io")])
+
+The hooks may be plain methods or coroutines.  Messages of one connection
+reach ``on_message`` one at a time and in order, even while an earlier call
+awaits.
+"""
+
+from __future__ import annotations
+
+import http.cookies
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import tornado.httputil
+import tornado.web
+
+from tornad_io.beaker_session import open_session
+from tornad_io.routing import Rule, build_rule
+
+if TYPE_CHECKING:
+    import beaker.session
+
+    from tornad_io.connection import Connection
+
+__all__ = ["SocketIOHandler"]
+
+
+class SocketIOHandler:
+    """Base class of a Socket.IO application handler.
+
+    Not a Tornado ``RequestHandler``: an instance is created by tornad_io when
+    a client connects and stays until the session ends.  ``request`` is the
+    handshake request; ``application``, ``settings`` and the cookie getters
+    behave as on a ``RequestHandler``.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    # -- hooks to override ------------------------------------------------------------------
+
+    def on_open(self, *args: Any, **kwargs: Any) -> Any:
+        """A client connected.
+
+        ``kwargs`` holds ``extra`` (the URL part matched by ``extraRE``) and the
+        named groups of ``extraRE``; ``args`` its unnamed groups.  Return
+        ``False`` (or raise) to refuse the connection: the client then never
+        receives a session id.  Messages sent here reach the client right
+        after the session id.
+        """
+
+    def on_message(self, message: Any) -> Any:
+        """The client sent ``message``: a ``str``, or the decoded value of a JSON message.
+
+        JSON is decoded with simplejson and floats arrive as ``decimal.Decimal``.
+        """
+
+    def on_close(self) -> Any:
+        """The session ended (the client left, timed out, or ``close()`` was called).
+
+        Runs exactly once per connection that was opened.
+        """
+
+    # -- talking to the client --------------------------------------------------------------
+
+    def send(self, message: Any) -> None:
+        """Send ``message`` to the client.
+
+        A ``str`` arrives exactly as given; a ``dict`` (or anything else
+        simplejson can encode, ``Decimal`` included) arrives as parsed JSON.
+        Sending after the connection closed does nothing.
+        """
+        self._connection.send(message)
+
+    def close(self) -> None:
+        """End this connection; ``on_close`` follows on a later IOLoop iteration."""
+        self._connection.close("server close")
+
+    def write(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Not available: Socket.IO messages need the wire encoding that ``send`` applies."""
+        raise RuntimeError(
+            "SocketIOHandler.write() cannot be used: the Socket.IO client only understands "
+            "framed messages. Use self.send(message) instead."
+        )
+
+    # -- what the connection knows ----------------------------------------------------------
+
+    @property
+    def protocol(self) -> str:
+        """The transport's name, e.g. ``"websocket"`` or ``"xhr-polling"``."""
+        return self._connection.protocol
+
+    @property
+    def session_id(self) -> str:
+        """The Socket.IO session id (also ``self.session.id``)."""
+        return self._connection.session_id
+
+    @property
+    def session(self) -> beaker.session.Session:
+        """A Beaker session for this connection, created on first use.
+
+        Call ``self.session.save()`` after changing it.  It is removed when
+        the connection ends.
+        """
+        connection = self._connection
+        if connection.beaker_session is None:
+            connection.beaker_session = open_session(connection.session_id, connection.settings.session_opts)
+        return connection.beaker_session
+
+    @property
+    def request(self) -> tornado.httputil.HTTPServerRequest:
+        """The handshake request."""
+        return self._connection.request
+
+    @property
+    def application(self) -> tornado.web.Application:
+        return self._connection.application
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """``self.application.settings``."""
+        return self._connection.application.settings
+
+    @property
+    def cookies(self) -> dict[str, http.cookies.Morsel[str]]:
+        """The cookies of the handshake request."""
+        return self._connection.request.cookies
+
+    def get_cookie(self, name: str, default: str | None = None) -> str | None:
+        """A cookie of the handshake request, as ``RequestHandler.get_cookie``."""
+        morsel = self.cookies.get(name)
+        return morsel.value if morsel is not None else default
+
+    def get_signed_cookie(
+        self, name: str, value: str | None = None, max_age_days: float = 31, min_version: int | None = None
+    ) -> bytes | None:
+        """A signed cookie of the handshake request, as ``RequestHandler.get_signed_cookie``."""
+        secret = self.settings.get("cookie_secret")
+        if secret is None:
+            raise RuntimeError("get_signed_cookie needs the application setting 'cookie_secret'")
+        if value is None:
+            value = self.get_cookie(name)
+        return tornado.web.decode_signed_value(
+            secret, name, value, max_age_days=max_age_days, min_version=min_version
+        )
+
+    get_secure_cookie = get_signed_cookie
+
+    # -- mounting ---------------------------------------------------------------------------
+
+    @classmethod
+    def routes(cls, resource: str, extraRE: str | None = None, extraSep: str | None = None) -> Rule:  # noqa: N803
+        """The rule that mounts this handler in ``tornado.web.Application([...])``.
+
+        ``resource`` is a regular expression for the first path segment(s)
+        (``"socket.io"`` for the client's default).  ``extraRE``, also a
+        regular expression, matches extra URL text after it (separated by
+        ``extraSep``, if given); that text arrives in ``on_open`` as
+        ``kwargs["extra"]``, with the named groups of ``extraRE`` as keyword
+        arguments and its unnamed groups as positional ones.
+        """
+        return build_rule(cls, resource, extraRE, extraSep)

@@ -1,0 +1,74 @@
+"""What every transport shares: finding or opening a connection from a request.
+
+A transport is a Tornado request handler that moves payloads between the wire
+and a :class:`~tornad_io.connection.Connection`.  The route built by
+``SocketIOHandler.routes`` passes each transport the user's handler class and
+the ``extraRE`` it was built with, as ``initialize`` keyword arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any, Protocol
+
+import tornado.httputil
+import tornado.web
+
+from tornad_io.connection import Connection, Transport
+from tornad_io.registry import Registry
+
+if TYPE_CHECKING:
+    from tornad_io.socket_io import SocketIOHandler
+
+__all__ = ["TransportHandler", "open_arguments", "open_connection", "transport_enabled"]
+
+log = logging.getLogger(__name__)
+
+
+class TransportHandler(Transport, Protocol):
+    """A transport as a Tornado request handler sees it, configured by the route."""
+
+    handler_class: type[SocketIOHandler]
+    extra_re: str | None
+    registry: Registry
+    application: tornado.web.Application
+    request: tornado.httputil.HTTPServerRequest
+    connection: Connection | None
+
+
+def open_arguments(extra_re: str | None, path_kwargs: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The ``*args`` and ``**kwargs`` for ``on_open``, from the handshake URL.
+
+    ``kwargs`` holds the whole ``extra`` part and the named groups of
+    ``extraRE``; ``args`` holds its unnamed groups.  Tornado passes only named
+    groups when a pattern has any, so ``extraRE`` is matched again here.
+    """
+    extra = path_kwargs.get("extra")
+    if extra_re is None or extra is None:
+        return (), {}
+    match = re.fullmatch(extra_re, extra)
+    if match is None:  # the URL matched before unquoting but not after: keep what we know
+        return (), {"extra": extra}
+    named = set(match.re.groupindex.values())
+    args = tuple(group for index, group in enumerate(match.groups(), 1) if index not in named)
+    return args, {"extra": extra, **match.groupdict()}
+
+
+def transport_enabled(registry: Registry, protocol: str) -> bool:
+    return protocol in registry.settings.enabled_protocols
+
+
+def open_connection(transport: TransportHandler, path_kwargs: dict[str, Any]) -> Connection:
+    """A new session for a handshake request, carried first by ``transport``.
+
+    ``transport.connection`` is set before ``on_open`` runs, so a transport
+    already knows its connection when the first payload is pushed to it.
+    """
+    connection = Connection(
+        transport.handler_class, transport.registry, transport.application, transport.request, transport.protocol
+    )
+    transport.connection = connection
+    args, kwargs = open_arguments(transport.extra_re, path_kwargs)
+    connection.start(transport, args, kwargs)
+    return connection

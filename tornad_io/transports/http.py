@@ -1,0 +1,105 @@
+"""What the HTTP transports share: headers, session lookup and the send POST.
+
+Every HTTP transport receives client messages the same way: a POST of a
+form-encoded ``data`` field holding one payload, answered ``200 text/plain ok``
+(the 0.6 client treats any other status as a disconnect).
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import tornado.web
+
+from tornad_io.codec import ProtocolError
+from tornad_io.connection import Connection, TransportKind
+from tornad_io.registry import registry_for
+from tornad_io.transports.base import open_connection, transport_enabled
+
+if TYPE_CHECKING:
+    from tornad_io.socket_io import SocketIOHandler
+
+__all__ = ["HTTPTransport", "form_data"]
+
+log = logging.getLogger(__name__)
+
+
+def form_data(body: bytes) -> str:
+    """The ``data`` field of a form-encoded body (``+`` is a space; UTF-8).
+
+    Raises ``ValueError`` when the body has no ``data`` field or is not UTF-8.
+    """
+    fields = urllib.parse.parse_qs(
+        body.decode("ascii"), keep_blank_values=True, strict_parsing=False, encoding="utf-8", errors="strict"
+    )
+    values = fields.get("data")
+    if not values:
+        raise ValueError("the body has no 'data' field")
+    return values[0]
+
+
+class HTTPTransport(tornado.web.RequestHandler):
+    """Base of the polling and streaming transports."""
+
+    protocol: ClassVar[str]
+    kind: ClassVar[TransportKind]
+    url_pattern: ClassVar[str]
+
+    connection: Connection | None = None
+
+    def initialize(self, handler_class: type[SocketIOHandler], extra_re: str | None) -> None:
+        self.handler_class = handler_class
+        self.extra_re = extra_re
+        self.registry = registry_for(self.application)
+
+    def prepare(self) -> None:
+        # Polls and streams are written as they are: a gzip transform would
+        # buffer a stream and is pointless on a poll of a few frames.
+        self._transforms = []
+        if not transport_enabled(self.registry, self.protocol):
+            raise tornado.web.HTTPError(403, f"{self.protocol} is not enabled")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Pragma", "no-cache")
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def check_xsrf_cookie(self) -> None:
+        """0.6 clients send no XSRF token; an app with ``xsrf_cookies=True`` must still work."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """A one-line plain-text reason; never an HTML page or a traceback."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        if isinstance(error, tornado.web.HTTPError) and error.log_message:
+            self.finish(error.log_message)
+        else:
+            self.finish(self._reason)
+
+    def find_connection(self, session_id: str) -> Connection:
+        connection = self.registry.get(session_id)
+        if connection is None:
+            log.info("%s %s for unknown session %.8s", self.request.method, self.protocol, session_id)
+            raise tornado.web.HTTPError(404, "unknown or expired session")
+        return connection
+
+    def open_connection(self, path_kwargs: dict[str, Any]) -> Connection:
+        return open_connection(self, path_kwargs)
+
+    def post(self, session_id: str = "", **kwargs: Any) -> None:
+        """A client payload: ``data=<frames>``."""
+        if not session_id:
+            raise tornado.web.HTTPError(400, "a send needs a session id")
+        connection = self.find_connection(session_id)
+        try:
+            payload = form_data(self.request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            log.warning("bad %s POST for %s: %s", self.protocol, connection.short_id, exc)
+            raise tornado.web.HTTPError(400, "the body must be a form-encoded UTF-8 'data' field") from None
+        try:
+            connection.feed(payload)
+        except ProtocolError as exc:
+            log.warning("malformed payload from %s: %s", connection.short_id, exc)
+            raise tornado.web.HTTPError(400, "malformed Socket.IO frame") from None
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.finish("ok")

@@ -1,0 +1,94 @@
+"""The ``websocket`` transport: Tornado's RFC 6455 handler carrying 0.6 payloads.
+
+Each WebSocket text message is one payload (``~m~`` frames).  The client
+opens ``ws://host:port/<resource>/websocket`` with no session id: every
+upgrade is a handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import tornado.websocket
+
+from tornad_io.codec import ProtocolError
+from tornad_io.connection import Connection, TransportKind
+from tornad_io.registry import registry_for
+from tornad_io.transports.base import open_connection, transport_enabled
+
+if TYPE_CHECKING:
+    from tornad_io.socket_io import SocketIOHandler
+
+__all__ = ["WebSocketTransport"]
+
+log = logging.getLogger(__name__)
+
+#: RFC 6455 close codes used when the client breaks the protocol.
+UNSUPPORTED_DATA = 1003
+INVALID_PAYLOAD = 1007
+
+
+def _consume_write_error(future: asyncio.Future[Any]) -> None:
+    # A write that fails because the client vanished is reported through on_close.
+    if not future.cancelled():
+        future.exception()
+
+
+class WebSocketTransport(tornado.websocket.WebSocketHandler):
+    protocol: ClassVar[str] = "websocket"
+    kind: ClassVar[TransportKind] = TransportKind.SOCKET
+    url_pattern: ClassVar[str] = "/(?P<protocol>websocket)/?"
+
+    connection: Connection | None = None
+
+    def initialize(self, handler_class: type[SocketIOHandler], extra_re: str | None) -> None:
+        self.handler_class = handler_class
+        self.extra_re = extra_re
+        self.registry = registry_for(self.application)
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if not transport_enabled(self.registry, self.protocol):
+            log.warning("403 %s: %s is not in enabled_protocols", self.request.uri, self.protocol)
+            self.set_status(403)
+            self.finish(f"{self.protocol} is not enabled")
+            return
+        await super().get(*args, **kwargs)
+
+    @property
+    def max_message_size(self) -> int:
+        # UTF-8 bytes on the wire; the codec bounds each frame in UTF-16 units too.
+        return 4 * self.registry.settings.max_message_size
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        open_connection(self, kwargs)
+
+    def on_message(self, message: str | bytes) -> None:
+        connection = self.connection
+        if connection is None:
+            return
+        if isinstance(message, bytes):
+            log.warning("closing %s: binary WebSocket message (0.6 payloads are text)", connection.short_id)
+            self.close(UNSUPPORTED_DATA, "binary messages are not Socket.IO 0.6 payloads")
+            return
+        try:
+            connection.feed(message)
+        except ProtocolError as exc:
+            log.warning("closing %s: malformed payload: %s", connection.short_id, exc)
+            self.close(INVALID_PAYLOAD, "malformed Socket.IO frame")
+
+    def on_close(self) -> None:
+        if self.connection is not None:
+            self.connection.transport_lost(self)
+
+    # -- Transport -------------------------------------------------------------------------
+
+    def push_payload(self, payload: str) -> None:
+        try:
+            self.write_message(payload).add_done_callback(_consume_write_error)
+        except tornado.websocket.WebSocketClosedError:
+            pass  # on_close follows and ends the connection
+
+    def terminate(self, reason: str) -> None:
+        self.close(1000, reason)
