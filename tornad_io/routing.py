@@ -13,21 +13,51 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+import tornado.escape
+import tornado.httputil
+import tornado.routing
+
 from tornad_io.settings import ALL_PROTOCOLS
 from tornad_io.transports import TRANSPORTS
 
 if TYPE_CHECKING:
     from tornad_io.socket_io import SocketIOHandler
 
-__all__ = ["build_rule"]
+__all__ = ["URLPattern", "build_rule"]
 
-Rule = tuple[str, list[tuple[str, Any, dict[str, Any]]]]
+
+class URLPattern(tornado.routing.Matcher):
+    """Matches the request path against a regular expression and passes its named groups.
+
+    Tornado's own ``PathMatches`` refuses patterns that mix named and unnamed
+    groups, which an ``extraRE`` may well do; its unnamed groups are recovered
+    for ``on_open`` from the ``extra`` text instead.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.regex = re.compile(pattern + "$")
+
+    def __repr__(self) -> str:
+        return f"URLPattern({self.regex.pattern!r})"
+
+    def match(self, request: tornado.httputil.HTTPServerRequest) -> dict[str, Any] | None:
+        found = self.regex.match(request.path)
+        if found is None:
+            return None
+        kwargs = {
+            name: None if value is None else tornado.escape.url_unescape(value, encoding=None, plus=False)
+            for name, value in found.groupdict().items()
+        }
+        return {"path_args": [], "path_kwargs": kwargs}
+
+
+Rule = tuple[URLPattern, list[tuple[URLPattern, Any, dict[str, Any]]]]
 
 
 def build_rule(
     handler_class: type[SocketIOHandler], resource: str, extra_re: str | None = None, extra_sep: str | None = None
 ) -> Rule:
-    """``(pattern, [per-transport rules])``, a rule ``tornado.web.Application`` accepts.
+    """``(URLPattern, [per-transport rules])``, a rule ``tornado.web.Application`` accepts.
 
     ``resource`` and ``extra_re`` are regular expressions; ``extra_sep`` is
     literal text between them.
@@ -37,5 +67,7 @@ def build_rule(
         prefix += re.escape(extra_sep or "") + f"(?P<extra>{extra_re})"
     protocols = "|".join(re.escape(protocol) for protocol in ALL_PROTOCOLS)
     options = {"handler_class": handler_class, "extra_re": extra_re}
-    transports = [(prefix + transport.url_pattern, transport, options) for transport in TRANSPORTS.values()]
-    return (prefix + f"/(?P<protocol>{protocols})(?:/.*)?", transports)
+    transports = [
+        (URLPattern(prefix + transport.url_pattern), transport, options) for transport in TRANSPORTS.values()
+    ]
+    return (URLPattern(prefix + f"/(?P<protocol>{protocols})(?:/.*)?"), transports)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import tornado.web
 
@@ -59,7 +59,7 @@ class HTTPTransport(tornado.web.RequestHandler):
         # buffer a stream and is pointless on a poll of a few frames.
         self._transforms = []
         if not transport_enabled(self.registry, self.protocol):
-            raise tornado.web.HTTPError(403, f"{self.protocol} is not enabled")
+            self.refuse(403, f"{self.protocol} is not enabled")
         self.set_header("Cache-Control", "no-store")
         self.set_header("Pragma", "no-cache")
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -68,19 +68,19 @@ class HTTPTransport(tornado.web.RequestHandler):
         """0.6 clients send no XSRF token; an app with ``xsrf_cookies=True`` must still work."""
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """A one-line plain-text reason; never an HTML page or a traceback."""
-        error = kwargs.get("exc_info", (None, None, None))[1]
+        """The reason phrase as plain text; never an HTML page or a traceback."""
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
-        if isinstance(error, tornado.web.HTTPError) and error.log_message:
-            self.finish(error.log_message)
-        else:
-            self.finish(self._reason)
+        self.finish(self._reason)
+
+    def refuse(self, status: int, reason: str, detail: str = "") -> NoReturn:
+        """Log why, then answer ``status`` with ``reason`` as the body."""
+        log.warning("%d %s %s: %s%s", status, self.request.method, self.request.path, reason, detail)
+        raise tornado.web.HTTPError(status, reason=reason)
 
     def find_connection(self, session_id: str) -> Connection:
         connection = self.registry.get(session_id)
         if connection is None:
-            log.info("%s %s for unknown session %.8s", self.request.method, self.protocol, session_id)
-            raise tornado.web.HTTPError(404, "unknown or expired session")
+            self.refuse(404, "Unknown or expired session")
         return connection
 
     def open_connection(self, path_kwargs: dict[str, Any]) -> Connection:
@@ -89,17 +89,15 @@ class HTTPTransport(tornado.web.RequestHandler):
     def post(self, session_id: str = "", **kwargs: Any) -> None:
         """A client payload: ``data=<frames>``."""
         if not session_id:
-            raise tornado.web.HTTPError(400, "a send needs a session id")
+            self.refuse(400, "A send needs a session id")
         connection = self.find_connection(session_id)
         try:
             payload = form_data(self.request.body)
         except (ValueError, UnicodeDecodeError) as exc:
-            log.warning("bad %s POST for %s: %s", self.protocol, connection.short_id, exc)
-            raise tornado.web.HTTPError(400, "the body must be a form-encoded UTF-8 'data' field") from None
+            self.refuse(400, "The body must be a form-encoded UTF-8 data field", f" ({exc})")
         try:
             connection.feed(payload)
         except ProtocolError as exc:
-            log.warning("malformed payload from %s: %s", connection.short_id, exc)
-            raise tornado.web.HTTPError(400, "malformed Socket.IO frame") from None
+            self.refuse(400, "Malformed Socket.IO frame", f" ({exc})")
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
         self.finish("ok")

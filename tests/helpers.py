@@ -1,0 +1,62 @@
+"""Shared test scaffolding: a recording echo handler and payload helpers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import tornado.web
+
+from tornad_io import SocketIOHandler
+from tornad_io.codec import Json, decode_payload
+
+
+class Recorder:
+    """Events seen by one handler class, with an asyncio.Event per kind to wait on."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self._flags: dict[str, asyncio.Event] = {}
+
+    def add(self, kind: str, *details: Any) -> None:
+        self.events.append((kind, *details))
+        self.flag(kind).set()
+
+    def flag(self, kind: str) -> asyncio.Event:
+        return self._flags.setdefault(kind, asyncio.Event())
+
+    async def wait(self, kind: str, timeout: float = 10) -> None:
+        await asyncio.wait_for(self.flag(kind).wait(), timeout)
+
+    def of(self, kind: str) -> list[tuple[Any, ...]]:
+        return [event for event in self.events if event[0] == kind]
+
+
+def echo_handler() -> type[SocketIOHandler]:
+    """A fresh handler class: greets in on_open, echoes every message, records everything."""
+
+    class Echo(SocketIOHandler):
+        recorder = Recorder()
+
+        def on_open(self, *args: Any, **kwargs: Any) -> None:
+            self.recorder.add("open", args, kwargs)
+            self.send("welcome")
+
+        def on_message(self, message: Any) -> None:
+            self.recorder.add("message", message)
+            self.send(message)
+
+        def on_close(self) -> None:
+            self.recorder.add("close", self.session_id)
+
+    return Echo
+
+
+def app_for(handler: type[SocketIOHandler], resource: str = "socket.io", **settings: Any) -> tornado.web.Application:
+    return tornado.web.Application([handler.routes(resource)], **settings)
+
+
+def messages(payload: str | bytes) -> list[Any]:
+    """Decoded messages of a payload, JSON values unwrapped."""
+    text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
+    return [m.value if isinstance(m, Json) else m for m in decode_payload(text)]
