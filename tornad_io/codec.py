@@ -88,7 +88,8 @@ def encode_frame(message: str) -> str:
 
 
 def _json_dumps(value: Any) -> str:
-    return simplejson.dumps(value, separators=(",", ":"), ensure_ascii=False, use_decimal=True)
+    text: str = simplejson.dumps(value, separators=(",", ":"), ensure_ascii=False, use_decimal=True)
+    return text
 
 
 def encode_message(message: Any) -> str:

@@ -75,9 +75,13 @@ class TransportKind(enum.Enum):
 class Transport(Protocol):
     """What a connection needs from the request currently carrying it to the client."""
 
-    #: The transport's protocol name, e.g. ``"xhr-polling"``.
-    protocol: str
-    kind: TransportKind
+    @property
+    def protocol(self) -> str:
+        """The transport's protocol name, e.g. ``"xhr-polling"``."""
+
+    @property
+    def kind(self) -> TransportKind:
+        """Which liveness rules apply."""
 
     def push_payload(self, payload: str) -> None:
         """Write one payload to the client (finishing the response, for a poll).

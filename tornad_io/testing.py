@@ -86,7 +86,7 @@ class AppServer:
         async def invoke() -> T:
             result = fn(*args)
             if isinstance(result, Awaitable):
-                return await result  # type: ignore[no-any-return]
+                return await result
             return result
 
         return asyncio.run_coroutine_threadsafe(invoke(), self._loop).result(timeout)
@@ -259,7 +259,7 @@ class SocketIOClient:
 
     def _on_payload(self, payload: str) -> None:
         for message in codec.decode_payload(payload):
-            if self.session_id is None:
+            if self.session_id is None and isinstance(message, str):
                 self.session_id = message
             elif isinstance(message, codec.Heartbeat):
                 self.heartbeats_echoed += 1

@@ -37,7 +37,9 @@ class TransportHandler(Transport, Protocol):
     connection: Connection | None
 
 
-def open_arguments(extra_re: str | None, path_kwargs: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
+def open_arguments(
+    extra_re: str | None, path_kwargs: dict[str, Any]
+) -> tuple[tuple[str, ...], dict[str, Any]]:
     """The ``*args`` and ``**kwargs`` for ``on_open``, from the handshake URL.
 
     ``kwargs`` holds the whole ``extra`` part and the named groups of
@@ -66,7 +68,11 @@ def open_connection(transport: TransportHandler, path_kwargs: dict[str, Any]) ->
     already knows its connection when the first payload is pushed to it.
     """
     connection = Connection(
-        transport.handler_class, transport.registry, transport.application, transport.request, transport.protocol
+        transport.handler_class,
+        transport.registry,
+        transport.application,
+        transport.request,
+        transport.protocol,
     )
     transport.connection = connection
     args, kwargs = open_arguments(transport.extra_re, path_kwargs)

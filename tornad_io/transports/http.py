@@ -7,6 +7,7 @@ form-encoded ``data`` field holding one payload, answered ``200 text/plain ok``
 
 from __future__ import annotations
 
+import abc
 import logging
 import urllib.parse
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
@@ -85,6 +86,14 @@ class HTTPTransport(tornado.web.RequestHandler):
 
     def open_connection(self, path_kwargs: dict[str, Any]) -> Connection:
         return open_connection(self, path_kwargs)
+
+    @abc.abstractmethod
+    def push_payload(self, payload: str) -> None:
+        """Write one payload to the client (see ``Transport``)."""
+
+    @abc.abstractmethod
+    def terminate(self, reason: str) -> None:
+        """End the response because the connection closed (see ``Transport``)."""
 
     def post(self, session_id: str = "", **kwargs: Any) -> None:
         """A client payload: ``data=<frames>``."""
