@@ -1,0 +1,44 @@
+"""tornad_io.testing: the blocking client and AppServer, as a user's test would use them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import app_for, echo_handler
+from tornad_io.registry import registry_for
+from tornad_io.testing import AppServer, ClientClosed, SocketIOClient
+
+
+@pytest.mark.parametrize("transport", ["websocket", "xhr-polling"])
+def test_client_round_trip(transport: str) -> None:
+    handler = echo_handler()
+    app = app_for(handler, socket_io_close_timeout=0.5)
+    with AppServer(app) as server:
+        client = SocketIOClient(server.url, transport=transport)
+        sid = client.connect()
+        assert client.receive(timeout=5) == "welcome"
+        sent: list[Any] = ["plain", "hi é中😀 end", {"a": [1, [2, "x"]]}, "~j~literal"]
+        client.send(*sent)
+        assert [client.receive(timeout=5) for _ in sent] == sent
+        assert server.call(lambda: sid in registry_for(app))
+        client.close()
+
+
+def test_client_sees_a_server_close() -> None:
+    handler = echo_handler()
+    app = app_for(handler)
+    with AppServer(app) as server:
+        client = SocketIOClient(server.url)
+        sid = client.connect()
+        client.receive(timeout=5)
+        server.call(lambda: registry_for(app).get(sid).handler.close())  # type: ignore[union-attr]
+        assert client.wait_closed(timeout=5)
+        with pytest.raises(ClientClosed):
+            client.receive(timeout=1)
+
+
+def test_unknown_transport_is_refused_up_front() -> None:
+    with pytest.raises(ValueError, match="htmlfile"):
+        SocketIOClient("http://127.0.0.1:1", transport="htmlfile")
