@@ -60,3 +60,36 @@ def messages(payload: str | bytes) -> list[Any]:
     """Decoded messages of a payload, JSON values unwrapped."""
     text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
     return [m.value if isinstance(m, Json) else m for m in decode_payload(text)]
+
+
+class RawStream:
+    """A raw HTTP/1.1 GET kept open, for reading a streaming response chunk by chunk."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.status = 0
+        self.headers: dict[str, str] = {}
+
+    @classmethod
+    async def open(cls, port: int, path: str, headers: dict[str, str] | None = None) -> RawStream:
+        import tornado.tcpclient
+
+        stream = await tornado.tcpclient.TCPClient().connect("127.0.0.1", port)
+        lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        await stream.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        raw = cls(stream)
+        head = (await stream.read_until(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        raw.status = int(head[0].split()[1])
+        raw.headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:] if line)}
+        return raw
+
+    async def chunk(self, timeout: float = 10) -> bytes:
+        """The next chunk of a chunked body (b"" for the last one)."""
+        size_line = await asyncio.wait_for(self.stream.read_until(b"\r\n"), timeout)
+        size = int(size_line.strip(), 16)
+        data: bytes = await self.stream.read_bytes(size + 2)
+        return data[:-2]
+
+    def close(self) -> None:
+        self.stream.close()

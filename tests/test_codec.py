@@ -116,3 +116,25 @@ def test_arbitrary_text_decodes_or_raises_protocol_error(payload: str) -> None:
         decode_payload(payload)
     except ProtocolError:
         pass
+
+
+class TestFormPayloads:
+    """Bodies posted by the jsonp transport's HTML form, whose line breaks the browser made CRLF."""
+
+    def test_a_newline_the_client_counted_as_one_unit_survives(self) -> None:
+        # the client framed "a\nb" as 3 units; the form posted "a\r\nb"
+        assert codec.decode_form_payload("~m~3~m~a\r\nb~m~1~m~c") == ["a\nb", "c"]
+
+    def test_a_crlf_the_client_counted_as_two_units_is_kept(self) -> None:
+        assert codec.decode_form_payload("~m~4~m~a\r\nb~m~1~m~c") == ["a\r\nb", "c"]
+
+    def test_json_and_astral_text_with_line_breaks(self) -> None:
+        body = "~m~5~m~😀\r\n\r\nx" + encode_frame('~j~{"s":"x\\ny"}')
+        assert codec.decode_form_payload(body) == ["😀\n\nx", Json({"s": "x\ny"})]
+
+    def test_bodies_without_crlf_decode_as_usual(self) -> None:
+        assert codec.decode_form_payload(encode_frame("plain")) == ["plain"]
+
+    def test_a_frame_that_fits_neither_reading_is_an_error(self) -> None:
+        with pytest.raises(ProtocolError):
+            codec.decode_form_payload("~m~9~m~a\r\nb")

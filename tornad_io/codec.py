@@ -29,6 +29,7 @@ __all__ = [
     "Json",
     "Message",
     "ProtocolError",
+    "decode_form_payload",
     "decode_payload",
     "encode_frame",
     "encode_heartbeat",
@@ -113,13 +114,33 @@ def encode_heartbeat(number: int | str) -> str:
     return encode_frame(f"{HEARTBEAT}{number}")
 
 
-def _parse_message(text: str) -> Message:
+def _parse_message(text: str, position: int) -> Message:
     marker = text[:3]
     if marker == HEARTBEAT:
         return Heartbeat(text[3:])
     if marker == JSON:
-        return Json(simplejson.loads(text[3:], use_decimal=True))
+        try:
+            return Json(simplejson.loads(text[3:], use_decimal=True))
+        except (simplejson.JSONDecodeError, decimal.InvalidOperation, RecursionError) as exc:
+            raise ProtocolError(f"invalid JSON in a ~j~ message: {exc}", position) from None
     return text
+
+
+def _frame_header(payload: str, position: int, max_frame: int) -> tuple[int, int]:
+    """Parse ``~m~<digits>~m~`` at ``position``: (index where the message starts, its length)."""
+    if not payload.startswith(FRAME, position):
+        raise ProtocolError("expected '~m~'", position)
+    digits_start = position + 3
+    digits_end = payload.find(FRAME, digits_start)
+    if digits_end < 0:
+        raise ProtocolError("unterminated frame length", digits_start)
+    digits = payload[digits_start:digits_end]
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 12:
+        raise ProtocolError(f"frame length {digits[:20]!r} is not a decimal number", digits_start)
+    length = int(digits)
+    if length > max_frame:
+        raise ProtocolError(f"frame of {length} units is over the limit of {max_frame}", digits_start)
+    return digits_end + 3, length
 
 
 def decode_payload(payload: str, max_frame: int = DEFAULT_MAX_FRAME) -> list[Message]:
@@ -135,26 +156,54 @@ def decode_payload(payload: str, max_frame: int = DEFAULT_MAX_FRAME) -> list[Mes
     position = 0
     end = len(payload)
     while position < end:
-        if not payload.startswith(FRAME, position):
-            raise ProtocolError("expected '~m~'", position)
-        digits_start = position + 3
-        digits_end = payload.find(FRAME, digits_start)
-        if digits_end < 0:
-            raise ProtocolError("unterminated frame length", digits_start)
-        digits = payload[digits_start:digits_end]
-        if not digits.isascii() or not digits.isdigit() or len(digits) > 12:
-            raise ProtocolError(f"frame length {digits[:20]!r} is not a decimal number", digits_start)
-        length = int(digits)
-        if length > max_frame:
-            raise ProtocolError(f"frame of {length} units is over the limit of {max_frame}", digits_start)
-        start = digits_end + 3
-        stop = _advance(payload, start, length)
-        try:
-            messages.append(_parse_message(payload[start:stop]))
-        except (simplejson.JSONDecodeError, decimal.InvalidOperation, RecursionError) as exc:
-            raise ProtocolError(f"invalid JSON in a ~j~ message: {exc}", start) from None
-        position = stop
+        start, length = _frame_header(payload, position, max_frame)
+        position = _advance(payload, start, length)
+        messages.append(_parse_message(payload[start:position], start))
     return messages
+
+
+def decode_form_payload(payload: str, max_frame: int = DEFAULT_MAX_FRAME) -> list[Message]:
+    """:func:`decode_payload` for a body an HTML form posted (jsonp-polling).
+
+    A form turns every line break into CRLF *after* the client counted the
+    message, so ``a\nb`` (3 units) arrives as ``a\r\nb``.  Each frame is
+    first read with every CRLF counted as one unit; if the frame then ends
+    exactly at the next frame or the end of the body, that reading wins and
+    its CRLFs become ``\n``.  Otherwise the CRLFs are taken literally.
+    """
+    if "\r\n" not in payload:
+        return decode_payload(payload, max_frame)
+    messages: list[Message] = []
+    position = 0
+    end = len(payload)
+    while position < end:
+        start, length = _frame_header(payload, position, max_frame)
+        folded = _advance_folding_crlf(payload, start, length)
+        if folded is not None and (folded == end or payload.startswith(FRAME, folded)):
+            position = folded
+            text = payload[start:position].replace("\r\n", "\n")
+        else:
+            position = _advance(payload, start, length)
+            text = payload[start:position]
+        messages.append(_parse_message(text, start))
+    return messages
+
+
+def _advance_folding_crlf(payload: str, start: int, units: int) -> int | None:
+    """Like :func:`_advance` with each CRLF counted as one unit; ``None`` if that does not fit."""
+    position = start
+    counted = 0
+    end = len(payload)
+    while counted < units:
+        if position >= end:
+            return None
+        if payload.startswith("\r\n", position):
+            position += 2
+            counted += 1
+        else:
+            counted += 2 if payload[position] > "\uffff" else 1
+            position += 1
+    return position if counted == units else None
 
 
 def _advance(payload: str, start: int, units: int) -> int:

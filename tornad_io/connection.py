@@ -160,12 +160,15 @@ class Connection:
     # -- client to server ---------------------------------------------------------------
 
     def feed(self, payload: str) -> None:
-        """Take a payload the client sent: heartbeat echoes are consumed, messages delivered in order.
+        """Decode a payload the client sent and :meth:`receive` its messages.
 
         Raises :class:`~tornad_io.codec.ProtocolError` (and delivers nothing)
         when the payload is malformed.
         """
-        messages = codec.decode_payload(payload, max_frame=self.settings.max_message_size)
+        self.receive(codec.decode_payload(payload, max_frame=self.settings.max_message_size))
+
+    def receive(self, messages: list[codec.Message]) -> None:
+        """Take decoded client messages: heartbeat echoes are consumed, the rest delivered in order."""
         if self.state is State.CLOSED:
             log.debug("dropping a payload for closed connection %s", self.short_id)
             return

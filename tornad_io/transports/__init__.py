@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from tornad_io.transports.htmlfile import HTMLFileTransport
+from tornad_io.transports.http import HTTPTransport
+from tornad_io.transports.jsonp_polling import JSONPPollingTransport
 from tornad_io.transports.websocket import WebSocketTransport
+from tornad_io.transports.xhr_multipart import XHRMultipartTransport
 from tornad_io.transports.xhr_polling import XHRPollingTransport
 
-__all__ = ["TRANSPORTS", "WebSocketTransport", "XHRPollingTransport"]
+__all__ = [
+    "TRANSPORTS",
+    "HTMLFileTransport",
+    "JSONPPollingTransport",
+    "WebSocketTransport",
+    "XHRMultipartTransport",
+    "XHRPollingTransport",
+]
 
 #: Every transport tornad_io serves, by the protocol name the client puts in URLs.
-TRANSPORTS: dict[str, type[WebSocketTransport] | type[XHRPollingTransport]] = {
-    transport.protocol: transport for transport in (WebSocketTransport, XHRPollingTransport)
+TRANSPORTS: dict[str, type[WebSocketTransport] | type[HTTPTransport]] = {
+    transport.protocol: transport
+    for transport in (
+        WebSocketTransport,
+        HTMLFileTransport,
+        XHRMultipartTransport,
+        XHRPollingTransport,
+        JSONPPollingTransport,
+    )
 }

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import tornado.web
 
-from tornad_io.codec import ProtocolError
+from tornad_io.codec import Message, ProtocolError, decode_payload
 from tornad_io.connection import Connection, TransportKind
 from tornad_io.registry import registry_for
 from tornad_io.transports.base import open_connection, transport_enabled
@@ -84,8 +84,13 @@ class HTTPTransport(tornado.web.RequestHandler):
             self.refuse(404, "Unknown or expired session")
         return connection
 
-    def open_connection(self, path_kwargs: dict[str, Any]) -> Connection:
-        return open_connection(self, path_kwargs)
+    def carry(self, connection: Connection | None, path_kwargs: dict[str, Any]) -> None:
+        """Start carrying ``connection`` to the client, or a new one (a handshake) when ``None``."""
+        if connection is None:
+            open_connection(self, path_kwargs)
+        else:
+            self.connection = connection
+            connection.attach(self)
 
     @abc.abstractmethod
     def push_payload(self, payload: str) -> None:
@@ -105,8 +110,21 @@ class HTTPTransport(tornado.web.RequestHandler):
         except (ValueError, UnicodeDecodeError) as exc:
             self.refuse(400, "The body must be a form-encoded UTF-8 data field", f" ({exc})")
         try:
-            connection.feed(payload)
+            messages = self.decode(payload, self.registry.settings.max_message_size)
         except ProtocolError as exc:
             self.refuse(400, "Malformed Socket.IO frame", f" ({exc})")
+        connection.receive(messages)
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.finish("ok")
+
+    def decode(self, payload: str, max_frame: int) -> list[Message]:
+        """Messages of a posted payload (the jsonp form needs a CRLF-aware reading)."""
+        return decode_payload(payload, max_frame)
+
+    def options(self, *args: Any, **kwargs: Any) -> None:
+        """A CORS preflight: say which methods and headers the transport takes."""
+        self.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+        self.set_header("Access-Control-Allow-Headers", "Content-Type")
+        self.set_header("Access-Control-Max-Age", "600")
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
         self.finish("ok")

@@ -37,11 +37,7 @@ class XHRPollingTransport(HTTPTransport):
         self._poll_timer = tornado.ioloop.IOLoop.current().call_later(
             self.registry.settings.poll_timeout, self.push_payload, ""
         )
-        if connection is None:
-            self.open_connection(kwargs)
-        else:
-            self.connection = connection
-            connection.attach(self)
+        self.carry(connection, kwargs)
         await self._answered
 
     def render_payload(self, payload: str) -> str:
