@@ -5,9 +5,11 @@ from __future__ import annotations
 import socket
 
 import pytest
+import tornado.tcpclient
 import tornado.testing
 import tornado.web
 
+import tornad_io.server
 from tests.helpers import echo_handler, messages
 from tornad_io import SocketIOServer
 
@@ -18,7 +20,7 @@ class TestSocketIOServer(tornado.testing.AsyncTestCase):
         with socket.socket() as probe:  # a free port to put in the settings
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        app = tornado.web.Application([echo_handler().routes("socket.io")], socket_io_port=port)
+        app = tornado.web.Application([echo_handler().routes("socket.io")], socket_io_port=port, flash_policy_port=0)
         server = SocketIOServer(app, address="127.0.0.1")
         assert server.port == port
         client = tornado.httpclient.AsyncHTTPClient()
@@ -30,7 +32,50 @@ class TestSocketIOServer(tornado.testing.AsyncTestCase):
 
     @tornado.testing.gen_test
     async def test_port_argument_overrides_the_setting(self) -> None:
-        app = tornado.web.Application([echo_handler().routes("socket.io")], socket_io_port=1)
+        app = tornado.web.Application([echo_handler().routes("socket.io")], socket_io_port=1, flash_policy_port=0)
         server = SocketIOServer(app, port=0, address="127.0.0.1")
         assert server.port not in (0, 1)
+        server.stop()
+
+    @tornado.testing.gen_test
+    async def test_flashsocket_brings_the_policy_server_and_stop_closes_it(self) -> None:
+        app = tornado.web.Application([echo_handler().routes("socket.io")], flash_policy_port=0)
+        server = SocketIOServer(app, port=0, address="127.0.0.1")
+        assert server.flash_policy_server is not None
+        policy_port = server.flash_policy_server.port
+        stream = await tornado.tcpclient.TCPClient().connect("127.0.0.1", policy_port)
+        await stream.write(b"<policy-file-request/>\0")
+        answer = await stream.read_until_close()
+        assert answer.endswith(b"</cross-domain-policy>\n\0")
+        server.stop()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", policy_port), timeout=5).close()
+
+    @tornado.testing.gen_test
+    async def test_no_policy_server_without_flashsocket(self) -> None:
+        app = tornado.web.Application(
+            [echo_handler().routes("socket.io")], enabled_protocols=["websocket", "xhr-polling"]
+        )
+        server = SocketIOServer(app, port=0, address="127.0.0.1")
+        assert server.flash_policy_server is None
+        server.stop()
+
+    @tornado.testing.gen_test
+    async def test_a_refused_policy_port_is_a_hint_not_a_crash(self) -> None:
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise PermissionError(13, "Permission denied")  # what binding 843 without root raises
+
+        app = tornado.web.Application([echo_handler().routes("socket.io")])
+        original = tornad_io.server.FlashPolicyServer
+        tornad_io.server.FlashPolicyServer = refuse  # type: ignore[assignment,misc]
+        try:
+            with tornado.testing.ExpectLog("tornad_io.server", ".*port 843 .*map port 843"):
+                server = SocketIOServer(app, port=0, address="127.0.0.1")
+        finally:
+            tornad_io.server.FlashPolicyServer = original  # type: ignore[misc]
+        assert server.flash_policy_server is None
+        response = await tornado.httpclient.AsyncHTTPClient().fetch(
+            f"http://127.0.0.1:{server.port}/socket.io/xhr-polling//1"
+        )
+        assert response.code == 200
         server.stop()

@@ -42,3 +42,19 @@ def test_client_sees_a_server_close() -> None:
 def test_unknown_transport_is_refused_up_front() -> None:
     with pytest.raises(ValueError, match="htmlfile"):
         SocketIOClient("http://127.0.0.1:1", transport="htmlfile")
+
+
+def test_closing_a_polling_client_aborts_its_held_poll() -> None:
+    handler = echo_handler()
+    app = app_for(handler, socket_io_close_timeout=0.2)  # default 20 s poll timeout: only an abort is quick
+    with AppServer(app) as server:
+        client = SocketIOClient(server.url, transport="xhr-polling")
+        sid = client.connect()
+        client.receive(timeout=5)
+        client.close()
+
+        async def closed() -> None:
+            await handler.recorder.wait("close", timeout=10)
+
+        server.call(closed)
+        assert handler.recorder.of("close") == [("close", sid)]

@@ -4,6 +4,7 @@ Subclass :class:`SocketIOHandler`, mount it with ``Handler.routes(...)`` and
 start with :class:`SocketIOServer` or your own ``HTTPServer``.
 """
 
+import tornad_io.websocket.flash  # noqa: F401  (the 2010 path tornad_io.websocket.flash resolves after import)
 from tornad_io.server import SocketIOServer
 from tornad_io.socket_io import SocketIOHandler
 

@@ -1,10 +1,11 @@
 """``SocketIOServer``: start an application the way the 2010 release did.
 
 ``SocketIOServer(application)`` reads ``socket_io_port`` (default 8888) from
-the application settings, listens, and runs the IOLoop until interrupted.
-Called while an event loop is already running (inside a coroutine, a test or
-an embedding application), it listens and returns at once instead; ``stop()``
-closes what it opened.
+the application settings, listens, starts the Flash policy server when
+``flashsocket`` is enabled, and runs the IOLoop until interrupted.  Called
+while an event loop is already running (inside a coroutine, a test or an
+embedding application), it starts both and returns at once instead;
+``stop()`` closes what it opened.
 """
 
 from __future__ import annotations
@@ -17,17 +18,21 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from tornad_io.settings import Settings
+from tornad_io.websocket.flash import FlashPolicyServer, policy_for_origins
+
 __all__ = ["SocketIOServer"]
 
 log = logging.getLogger(__name__)
 
 
 class SocketIOServer:
-    """An ``HTTPServer`` for ``application``, configured from its settings.
+    """An ``HTTPServer`` for ``application`` (and a Flash policy server), configured from its settings.
 
     ``port`` and ``address`` override ``socket_io_port`` and the default of
-    every interface; other keyword arguments (``ssl_options``, ``xheaders``,
-    ...) go to Tornado's ``HTTPServer``.
+    every interface; ``flash_policy_port`` overrides the setting of that
+    name (843).  Other keyword arguments (``ssl_options``, ``xheaders``, ...)
+    go to Tornado's ``HTTPServer``.
     """
 
     def __init__(
@@ -35,13 +40,18 @@ class SocketIOServer:
         application: tornado.web.Application,
         port: int | None = None,
         address: str = "",
+        flash_policy_port: int | None = None,
         **server_options: Any,
     ) -> None:
         self.application = application
         settings = application.settings
         self.port = int(settings.get("socket_io_port", 8888)) if port is None else port
         self.address = address
+        self.flash_policy_port = (
+            int(settings.get("flash_policy_port", 843)) if flash_policy_port is None else flash_policy_port
+        )
         self.http_server = tornado.httpserver.HTTPServer(application, **server_options)
+        self.flash_policy_server: FlashPolicyServer | None = None
         self._stopped: asyncio.Event | None = None
         try:
             asyncio.get_running_loop()
@@ -56,10 +66,34 @@ class SocketIOServer:
         self.port = sockets[0].getsockname()[1]  # the real port when 0 was asked for
         self.http_server.add_sockets(sockets)
         log.info("Socket.IO server listening on %s:%d", self.address or "*", self.port)
+        if "flashsocket" in Settings.from_application(self.application.settings).enabled_protocols:
+            self._start_flash_policy_server()
+
+    def _start_flash_policy_server(self) -> None:
+        settings = self.application.settings
+        origins = settings.get("socket_io_origins")
+        try:
+            self.flash_policy_server = FlashPolicyServer(
+                port=self.flash_policy_port,
+                policy_file=settings.get("flash_policy_file"),
+                address=self.address,
+                policy=policy_for_origins(origins) if origins is not None else None,
+            )
+        except PermissionError:
+            log.warning(
+                "cannot listen on port %d for the Flash policy server: ports below 1024 need root. "
+                "Set flash_policy_port to a port above 1024 and map port 843 to it "
+                "(e.g. iptables -t nat -A PREROUTING -p tcp --dport 843 -j REDIRECT --to-port 10843); "
+                "flashsocket clients cannot connect until then, other transports are unaffected",
+                self.flash_policy_port,
+            )
 
     def stop(self) -> None:
-        """Stop listening; connections already open are left to finish."""
+        """Stop listening (HTTP and Flash policy); connections already open are left to finish."""
         self.http_server.stop()
+        if self.flash_policy_server is not None:
+            self.flash_policy_server.stop()
+            self.flash_policy_server = None
         if self._stopped is not None:
             self._stopped.set()
 

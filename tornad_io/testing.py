@@ -16,7 +16,9 @@ xhr-polling, the two transports a modern browser picks.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import queue
+import socket
 import threading
 import time
 import urllib.error
@@ -138,6 +140,8 @@ class SocketIOClient:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self._ws: tornado.websocket.WebSocketClientConnection | None = None
+        self._poll: http.client.HTTPConnection | None = None
+        self._poll_lock = threading.Lock()
 
     # -- public API -------------------------------------------------------------------
 
@@ -175,11 +179,18 @@ class SocketIOClient:
         return self._closed.wait(timeout)
 
     def close(self) -> None:
-        """Go away the way a browser does: close the socket, or simply stop polling."""
+        """Go away the way a browser does: close the socket, or abort the held poll."""
         if self._ws is not None:
             ws = self._ws
             self._loop.call_soon_threadsafe(ws.close)
-        self._mark_closed()
+        with self._poll_lock:
+            self._mark_closed()
+            poll = self._poll
+            if poll is not None and poll.sock is not None:
+                try:
+                    poll.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already gone
         self._loop.call_soon_threadsafe(self._loop.stop)
 
     # -- websocket ----------------------------------------------------------------------
@@ -214,13 +225,25 @@ class SocketIOClient:
 
     def _poll_once(self, handshake: bool = False, timeout: float = 60) -> None:
         stamp = str(int(time.time() * 1000))
-        url = self._url("", stamp) if handshake else self._url(self.session_id or "", stamp)
+        url = urllib.parse.urlsplit(self._url("" if handshake else self.session_id or "", stamp))
+        poll = http.client.HTTPConnection(url.netloc, timeout=timeout)
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                body = response.read().decode("utf-8")
-        except (urllib.error.URLError, OSError) as exc:
+            with self._poll_lock:  # close() aborts the current poll, as a closing browser tab does
+                if self.closed:
+                    return
+                poll.connect()
+                self._poll = poll
+            poll.request("GET", url.path)
+            response = poll.getresponse()
+            body = response.read().decode("utf-8")
+        except OSError as exc:  # includes the abort by close()
             self._mark_closed()
             raise ClientClosed(f"poll failed: {exc}") from exc
+        finally:
+            poll.close()
+        if response.status != 200:
+            self._mark_closed()
+            raise ClientClosed(f"poll answered {response.status}: {body}")
         self._on_payload(body)
 
     def _poll_forever(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tornad_io.transports.flashsocket import FlashSocketTransport
 from tornad_io.transports.htmlfile import HTMLFileTransport
 from tornad_io.transports.http import HTTPTransport
 from tornad_io.transports.jsonp_polling import JSONPPollingTransport
@@ -11,6 +12,7 @@ from tornad_io.transports.xhr_polling import XHRPollingTransport
 
 __all__ = [
     "TRANSPORTS",
+    "FlashSocketTransport",
     "HTMLFileTransport",
     "JSONPPollingTransport",
     "WebSocketTransport",
@@ -23,6 +25,7 @@ TRANSPORTS: dict[str, type[WebSocketTransport] | type[HTTPTransport]] = {
     transport.protocol: transport
     for transport in (
         WebSocketTransport,
+        FlashSocketTransport,
         HTMLFileTransport,
         XHRMultipartTransport,
         XHRPollingTransport,

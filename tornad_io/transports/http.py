@@ -92,6 +92,16 @@ class HTTPTransport(tornado.web.RequestHandler):
             self.connection = connection
             connection.attach(self)
 
+    def client_already_gone(self) -> bool:
+        """Whether the client closed its connection before we started holding the response.
+
+        Tornado registers its close callback only once a request has been
+        read; a request that arrives together with the client's FIN never
+        triggers ``on_connection_close``, so a held response checks once.
+        """
+        stream = getattr(self.request.connection, "stream", None)
+        return stream is not None and bool(stream.closed())
+
     @abc.abstractmethod
     def push_payload(self, payload: str) -> None:
         """Write one payload to the client (see ``Transport``)."""

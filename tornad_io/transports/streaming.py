@@ -34,6 +34,8 @@ class StreamingTransport(HTTPTransport):
         connection = self.find_connection(session_id) if session_id else None
         self._ended = asyncio.get_running_loop().create_future()
         self.carry(connection, kwargs)
+        if self.client_already_gone():
+            self.on_connection_close()
         await self._ended
 
     @abc.abstractmethod

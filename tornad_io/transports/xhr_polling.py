@@ -38,6 +38,8 @@ class XHRPollingTransport(HTTPTransport):
             self.registry.settings.poll_timeout, self.push_payload, ""
         )
         self.carry(connection, kwargs)
+        if self.client_already_gone():
+            self.on_connection_close()
         await self._answered
 
     def render_payload(self, payload: str) -> str:
