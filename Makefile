@@ -1,0 +1,83 @@
+# Quick start:
+#   make test       set up .venv and the browser client, then run the whole test suite
+#   make chatroom   set up, then run the chat-room example
+#
+# Works as root on a fresh Debian machine (missing system packages are installed with apt-get)
+# and as an ordinary user who already has python3-venv, npm and /usr/bin/chromium.
+
+PYTHON      ?= python3
+VENV        ?= .venv
+VPY         := $(VENV)/bin/python
+STAMP       := $(VENV)/.sockettornad-io-installed
+CLIENT_JS   := node_modules/socket.io/support/socket.io-client/socket.io.js
+CHROMIUM    := /usr/bin/chromium
+PYTEST_ARGS ?=
+
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q
+
+.PHONY: setup test chatroom chromium clean distclean _need-venv _need-npm _need-chromium
+
+# Installs a Debian package when running as root, otherwise stops with what to install.
+#   $(call need_pkg,<debian package>,<what is missing>)
+define need_pkg
+	@if [ "$$(id -u)" = 0 ]; then \
+		echo ">>> $(2) is missing: installing the Debian package '$(1)'"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && $(APT_INSTALL) $(1) >/dev/null; \
+	else \
+		echo "error: $(2) is missing. Install it first, e.g.: sudo apt-get install $(1)" >&2; \
+		exit 1; \
+	fi
+endef
+
+setup: $(STAMP) $(CLIENT_JS)
+	@:
+
+$(VPY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "error: $(PYTHON) must be Python 3.11 or newer ($$($(PYTHON) --version 2>&1))" >&2; exit 1; }
+	@if ! $(PYTHON) -m venv --help >/dev/null 2>&1 || ! $(PYTHON) -c 'import ensurepip' >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory _need-venv; \
+	fi
+	@echo ">>> creating $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+
+_need-venv:
+	$(call need_pkg,python3-venv,Python's venv module (python3 -m venv))
+
+# Reinstall when the packaging changes (or tornad_io/__init__.py appears, so that the editable
+# install maps the package).
+$(STAMP): setup.py pyproject.toml $(wildcard tornad_io/__init__.py) | $(VPY)
+	@echo ">>> installing SocketTornad.IO (editable) with its test dependencies into $(VENV)"
+	@$(VPY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+# The real Socket.IO 0.6.3 browser client ships inside the socket.io@0.6.18 npm package.
+$(CLIENT_JS):
+	@command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory _need-npm
+	@echo ">>> npm install (socket.io 0.6.18, for its browser client)"
+	@npm install --no-audit --no-fund --loglevel=error
+	@test -f $@ || { echo "error: npm install did not produce $@" >&2; exit 1; }
+
+_need-npm:
+	$(call need_pkg,npm,npm (Node.js package manager))
+
+# The browser tests drive Debian's Chromium (never a downloaded browser build).
+chromium:
+	@test -x $(CHROMIUM) || $(MAKE) --no-print-directory _need-chromium
+	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) still missing" >&2; exit 1; }
+
+_need-chromium:
+	$(call need_pkg,chromium,$(CHROMIUM) (Debian package 'chromium'))
+
+test: setup chromium
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+chatroom: setup
+	$(VPY) examples/chatroom/chatroom.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -not -path './node_modules/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) node_modules

@@ -1,0 +1,50 @@
+"""Packaging for SocketTornad.IO (the ``tornad_io`` package)."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).resolve().parent
+
+readme = HERE / "README.rst"
+long_description = readme.read_text(encoding="utf-8") if readme.exists() else ""
+
+test_requires = ["pytest", "pytest-timeout", "hypothesis", "playwright"]
+
+setup(
+    name="SocketTornad.IO",
+    version="0.2.0",
+    description="Socket.IO 0.6 server for Tornado 6: websocket, flashsocket, polling and streaming",
+    long_description=long_description,
+    long_description_content_type="text/x-rst",
+    license="Apache-2.0",
+    license_files=["LICENSE"],
+    packages=find_packages(exclude=["tests", "tests.*", "examples", "examples.*", "bench", "bench.*"]),
+    package_data={"tornad_io": ["py.typed", "flashpolicy.xml"]},
+    include_package_data=False,
+    zip_safe=False,
+    python_requires=">=3.11",
+    install_requires=["tornado>=6", "beaker", "simplejson"],
+    extras_require={
+        "test": test_requires,
+        "dev": [*test_requires, "mypy", "ruff"],
+    },
+    classifiers=[
+        "Development Status :: 4 - Beta",
+        "Environment :: Web Environment",
+        "Framework :: Tornado",
+        "Framework :: Tornado :: 6",
+        "Intended Audience :: Developers",
+        "Operating System :: OS Independent",
+        "Programming Language :: Python",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+        "Topic :: Internet :: WWW/HTTP",
+        "Topic :: Internet :: WWW/HTTP :: HTTP Servers",
+        "Topic :: Software Development :: Libraries :: Python Modules",
+        "Typing :: Typed",
+    ],
+)

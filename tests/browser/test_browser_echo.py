@@ -1,0 +1,111 @@
+"""End-to-end tests with the real Socket.IO 0.6.3 client in headless Chromium.
+
+Each test forces one transport through the page's ``transports`` option (websocket and xhr-polling
+are the two a modern browser can use) and checks that the client really used it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from playwright.sync_api import BrowserContext
+from sio_browser import BROWSER_TRANSPORTS, EchoPage, ServerRecord
+
+from tornad_io.testing import AppServer
+
+StartServer = Callable[..., tuple[AppServer, ServerRecord]]
+
+MESSAGES: list[Any] = [
+    "plain ascii text",
+    "hi é中😀 end",
+    {"a": [1, [2, "x"]], "s": "y"},
+]
+
+transports = pytest.mark.parametrize("transport", BROWSER_TRANSPORTS)
+
+
+def open_connected_page(context: BrowserContext, server: AppServer, record: ServerRecord, transport: str) -> EchoPage:
+    """Open page.html forcing ``transport``; wait for connect and check the transport really used."""
+    page = EchoPage(context.new_page(), server, transport, record).open()
+    connect = page.wait_connected()
+    assert connect["transport"] == transport, page.describe()
+    assert page.transport_type() == transport, page.describe()
+    assert isinstance(connect["sessionid"], str) and connect["sessionid"], page.describe()
+    return page
+
+
+@transports
+def test_connect_then_welcome_first(
+    start_echo_server: StartServer, browser_context: BrowserContext, transport: str
+) -> None:
+    server, record = start_echo_server()
+    page = open_connected_page(browser_context, server, record, transport)
+
+    page.wait_messages(1)
+    log = page.log()
+    assert [entry["event"] for entry in log[:2]] == ["connect", "message"], page.describe()
+    assert log[1]["value"] == "welcome", page.describe()
+    assert record.opened.is_set()
+
+
+@transports
+def test_echo_text_unicode_and_json_in_order(
+    start_echo_server: StartServer, browser_context: BrowserContext, transport: str
+) -> None:
+    server, record = start_echo_server()
+    page = open_connected_page(browser_context, server, record, transport)
+    page.wait_messages(1)
+
+    page.send_all(MESSAGES)
+
+    received = page.wait_messages(1 + len(MESSAGES))
+    assert received == ["welcome", *MESSAGES], page.describe()
+    assert "disconnect" not in page.events(), page.describe()
+    # The server handed the application a str for text and a dict for the ~j~ JSON frame.
+    assert record.received == MESSAGES, page.describe()
+
+
+@transports
+def test_closing_the_page_closes_the_session_once(
+    start_echo_server: StartServer, browser_context: BrowserContext, transport: str
+) -> None:
+    close_timeout, poll_timeout = 1.0, 2.0
+    server, record = start_echo_server(socket_io_close_timeout=close_timeout, socket_io_poll_timeout=poll_timeout)
+    page = open_connected_page(browser_context, server, record, transport)
+    page.wait_messages(1)
+    assert record.closes == 0, page.describe()
+
+    page.close()
+
+    # A held poll is answered after poll_timeout at the latest; the session ends close_timeout later.
+    assert record.closed.wait(poll_timeout + close_timeout + 5), f"on_close was never called\n{page.describe()}"
+    assert record.closes == 1
+    # A second on_close would set closed_again; give the server another full poll + close period.
+    assert not record.closed_again.wait(poll_timeout + close_timeout), f"on_close ran again\n{page.describe()}"
+    assert record.closes == 1
+    assert record.opens == 1
+
+
+def test_idle_pages_stay_connected_with_default_timers(
+    start_echo_server: StartServer, browser_context: BrowserContext
+) -> None:
+    server, record = start_echo_server()
+    pages = {t: open_connected_page(browser_context, server, record, t) for t in BROWSER_TRANSPORTS}
+    for page in pages.values():
+        page.wait_messages(1)
+
+    # wait-ok: the point of this test is 30 s of real idleness, longer than the client's own
+    # inactivity limits (15 s websocket, 25 s polling) and than one default 20 s held poll.
+    next(iter(pages.values())).page.wait_for_timeout(30_000)
+
+    # The websocket page was kept alive by the server's heartbeats (default: one every 10 s).
+    assert pages["websocket"].heartbeats_received >= 2, pages["websocket"].describe()
+    for transport, page in pages.items():
+        assert "disconnect" not in page.events(), page.describe()
+        assert page.connected(), page.describe()
+        fresh = f"still here on {transport}"
+        page.send_all([fresh])
+        assert page.wait_messages(2) == ["welcome", fresh], page.describe()
+    assert record.closes == 0
