@@ -8,10 +8,12 @@ import pytest
 import tornado.tcpclient
 import tornado.testing
 import tornado.web
+import tornado.websocket
 
 import tornad_io.server
 from tests.helpers import echo_handler, messages
 from tornad_io import SocketIOServer
+from tornad_io.registry import registry_for
 
 
 class TestSocketIOServer(tornado.testing.AsyncTestCase):
@@ -79,3 +81,15 @@ class TestSocketIOServer(tornado.testing.AsyncTestCase):
         )
         assert response.code == 200
         server.stop()
+
+    @tornado.testing.gen_test
+    async def test_stop_ends_open_connections_with_on_close(self) -> None:
+        handler = echo_handler()
+        app = tornado.web.Application([handler.routes("socket.io")], flash_policy_port=0)
+        server = SocketIOServer(app, port=0, address="127.0.0.1")
+        ws = await tornado.websocket.websocket_connect(f"ws://127.0.0.1:{server.port}/socket.io/websocket")
+        await ws.read_message()
+        server.stop()
+        await handler.recorder.wait("close")
+        assert await ws.read_message() is None
+        assert len(registry_for(app)) == 0

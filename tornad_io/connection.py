@@ -119,7 +119,9 @@ class Connection:
         self._busy = True  # on_open runs first; messages wait behind it
         self._transport: Transport | None = None
         self._loop = tornado.ioloop.IOLoop.current()
-        self._grace_timer: object | None = None
+        #: Loop time since when no request carries the session (polling between polls).
+        self.idle_since: float | None = None
+        self._attached_at = self._loop.time()
         self._beat_timer: object | None = None
         self._beats = 0
         self._awaited_echo: str | None = None
@@ -139,6 +141,7 @@ class Connection:
         """Register, attach the handshake's transport and run ``on_open``."""
         self.registry.add(self)
         self._transport = transport
+        self._attached_at = self._loop.time()
         self._call_hook("on_open", self.handler.on_open, args, kwargs, self._opened)
 
     def _opened(self, outcome: Outcome) -> None:
@@ -247,8 +250,9 @@ class Connection:
         if previous is not None and previous is not transport:
             self._transport = None
             previous.push_payload("")
-        self._cancel_grace()
+        self.idle_since = None
         self._transport = transport
+        self._attached_at = self._loop.time()
         if self.state is State.OPEN:
             self._start_heartbeats()
             self._flush()
@@ -259,9 +263,7 @@ class Connection:
             return
         self._transport = None
         if self.state is not State.CLOSED and transport.kind is TransportKind.POLL:
-            self._grace_timer = self._loop.call_later(
-                self.settings.close_timeout, self.close, "poll timeout"
-            )
+            self.idle_since = self._loop.time()
 
     def transport_lost(self, transport: Transport) -> None:
         """The client's end of ``transport`` went away."""
@@ -273,10 +275,24 @@ class Connection:
             self._transport = None
             self.close("client gone")
 
-    def _cancel_grace(self) -> None:
-        if self._grace_timer is not None:
-            self._loop.remove_timeout(self._grace_timer)
-            self._grace_timer = None
+    def sweep(self, now: float) -> None:
+        """Apply the polling timers; the registry's sweeper calls this for every connection.
+
+        A poll held for ``socket_io_poll_timeout`` is answered empty (the
+        client gives up on one after 25 s); a polling session that no request
+        has carried for ``socket_io_close_timeout`` ends.  One periodic sweep
+        instead of two timers per poll keeps the poll path cheap.
+        """
+        transport = self._transport
+        if transport is None:
+            if self.idle_since is not None and now - self.idle_since >= self.settings.close_timeout:
+                self.close("poll timeout")
+        elif (
+            transport.kind is TransportKind.POLL
+            and self.state is State.OPEN
+            and now - self._attached_at >= self.settings.poll_timeout
+        ):
+            transport.push_payload("")
 
     # -- heartbeats (socket and stream transports) ---------------------------------------
 
@@ -321,7 +337,7 @@ class Connection:
         was_open = self.state is State.OPEN
         self.state = State.CLOSED
         self.close_reason = reason
-        self._cancel_grace()
+        self.idle_since = None
         self._stop_heartbeats()
         self._outbox.clear()
         self._inbox.clear()

@@ -12,6 +12,7 @@ import secrets
 import weakref
 from typing import TYPE_CHECKING
 
+import tornado.ioloop
 import tornado.web
 
 from tornad_io.settings import Settings
@@ -31,14 +32,30 @@ def new_session_id() -> str:
 
 
 class Registry:
-    """The open connections of one application, by session id."""
+    """The open connections of one application, by session id, and their sweeper.
+
+    The sweeper is a ``PeriodicCallback`` that runs while any connection is
+    registered: it answers polls held too long and ends polling sessions
+    whose client stopped polling (``Connection.sweep``), so nothing depends
+    on a browser saying goodbye (the 0.6 client never does).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._connections: dict[str, Connection] = {}
+        self._sweeper: tornado.ioloop.PeriodicCallback | None = None
+
+    @property
+    def sweep_interval(self) -> float:
+        """Seconds between sweeps: a fraction of the shortest polling timer, within [0.02, 0.5]."""
+        shortest = min(self.settings.poll_timeout, self.settings.close_timeout)
+        return min(0.5, max(0.02, shortest / 8))
 
     def add(self, connection: Connection) -> None:
         self._connections[connection.session_id] = connection
+        if self._sweeper is None:
+            self._sweeper = tornado.ioloop.PeriodicCallback(self.sweep, self.sweep_interval * 1000)
+            self._sweeper.start()
 
     def get(self, session_id: str) -> Connection | None:
         return self._connections.get(session_id)
@@ -46,6 +63,19 @@ class Registry:
     def remove(self, connection: Connection) -> None:
         if self._connections.get(connection.session_id) is connection:
             del self._connections[connection.session_id]
+        if not self._connections and self._sweeper is not None:
+            self._sweeper.stop()
+            self._sweeper = None
+
+    def sweep(self) -> None:
+        now = tornado.ioloop.IOLoop.current().time()
+        for connection in list(self._connections.values()):
+            connection.sweep(now)
+
+    def close_all(self, reason: str = "shutdown") -> None:
+        """End every connection (server shutdown): each runs its ``on_close``."""
+        for connection in list(self._connections.values()):
+            connection.close(reason)
 
     def __len__(self) -> int:
         return len(self._connections)

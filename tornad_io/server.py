@@ -18,6 +18,7 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
+from tornad_io.registry import registry_for
 from tornad_io.settings import Settings
 from tornad_io.websocket.flash import FlashPolicyServer, policy_for_origins
 
@@ -89,8 +90,12 @@ class SocketIOServer:
             )
 
     def stop(self) -> None:
-        """Stop listening (HTTP and Flash policy); connections already open are left to finish."""
+        """Stop listening (HTTP and Flash policy) and end every open connection ("shutdown").
+
+        Each connection's ``on_close`` runs on a following IOLoop iteration.
+        """
         self.http_server.stop()
+        registry_for(self.application).close_all("shutdown")
         if self.flash_policy_server is not None:
             self.flash_policy_server.stop()
             self.flash_policy_server = None

@@ -34,6 +34,7 @@ import tornado.web
 import tornado.websocket
 
 from tornad_io import codec
+from tornad_io.registry import registry_for
 
 __all__ = ["AppServer", "SocketIOClient", "ClientClosed"]
 
@@ -110,6 +111,8 @@ class AppServer:
         self._ready.set()
         await self._stopping.wait()
         server.stop()
+        registry_for(self.application).close_all("shutdown")
+        await asyncio.sleep(0)  # let the on_close callbacks run
         await server.close_all_connections()
 
 

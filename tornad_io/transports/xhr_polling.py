@@ -3,8 +3,8 @@
 URLs (protocol-0.6.md §3): handshake ``GET /<resource>/xhr-polling//<ts>``,
 poll ``GET .../<sid>/<ts>``, send ``POST .../<sid>/send``.  A GET is held
 until something is queued for the client or ``socket_io_poll_timeout``
-passes (then it is answered with an empty body, which the client takes as
-"nothing yet" and polls again).  Everything queued between two polls goes out,
+passes (the registry's sweeper then answers it with an empty body, which the
+client takes as "nothing yet" and polls again).  Everything queued between two polls goes out,
 in order, in the next one.
 """
 
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any, ClassVar
-
-import tornado.ioloop
 
 from tornad_io.connection import TransportKind
 from tornad_io.transports.http import HTTPTransport
@@ -29,14 +27,10 @@ class XHRPollingTransport(HTTPTransport):
     content_type: ClassVar[str] = "text/plain; charset=UTF-8"
 
     _answered: asyncio.Future[None] | None = None
-    _poll_timer: object | None = None
 
     async def get(self, session_id: str = "", **kwargs: Any) -> None:
         connection = self.find_connection(session_id) if session_id else None
         self._answered = asyncio.get_running_loop().create_future()
-        self._poll_timer = tornado.ioloop.IOLoop.current().call_later(
-            self.registry.settings.poll_timeout, self.push_payload, ""
-        )
         self.carry(connection, kwargs)
         if self.client_already_gone():
             self.on_connection_close()
@@ -47,9 +41,6 @@ class XHRPollingTransport(HTTPTransport):
         return payload
 
     def _done(self) -> None:
-        if self._poll_timer is not None:
-            tornado.ioloop.IOLoop.current().remove_timeout(self._poll_timer)
-            self._poll_timer = None
         if self._answered is not None and not self._answered.done():
             self._answered.set_result(None)
 
