@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import beaker.container
 import beaker.session
 import beaker.util
 
@@ -44,5 +45,12 @@ def discard_session(session: beaker.session.Session) -> None:
     """Remove a session from its backend when its connection ends."""
     session.clear()
     namespace = getattr(session, "namespace", None)
-    if namespace is not None:
-        namespace.remove()
+    if namespace is None:
+        return
+    namespace.remove()
+    if isinstance(namespace, beaker.container.MemoryNamespaceManager):
+        # The memory backend empties the session's dict but keeps it in its
+        # process-wide table; drop the entry, or every connection leaks one.
+        table = beaker.container.MemoryNamespaceManager.namespaces
+        with table.mutex:
+            table.dict.pop(namespace.namespace, None)
