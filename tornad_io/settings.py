@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from tornad_io.origins import OriginPolicy
+
 __all__ = ["ALL_PROTOCOLS", "Settings"]
 
 #: The six transports of Socket.IO 0.6, in the client's order of preference.
@@ -30,8 +32,9 @@ class Settings:
     ``socket_io_heartbeat_timeout``    8.0        seconds allowed for a heartbeat's echo
     ``socket_io_poll_timeout``         20.0       a held poll is answered empty after this
     ``socket_io_close_timeout``        8.0        a polling session ends without a new poll
-    ``socket_io_max_message_size``     1 MiB      largest payload accepted from a client
+    ``socket_io_max_message_size``     1 MiB      largest client payload, in bytes on the wire
     ``session_opts``                   memory     Beaker options (``session.`` prefixed)
+    ``socket_io_origins``              own        ``"host:port"`` patterns of allowed pages
     =================================  =========  ==========================================
     """
 
@@ -42,6 +45,7 @@ class Settings:
     close_timeout: float = 8.0
     max_message_size: int = 1 << 20
     session_opts: Mapping[str, Any] = field(default_factory=dict)
+    origins: OriginPolicy = field(default_factory=OriginPolicy)
 
     @classmethod
     def from_application(cls, settings: Mapping[str, Any]) -> Settings:
@@ -61,8 +65,11 @@ class Settings:
             close_timeout=float(settings.get("socket_io_close_timeout", 8.0)),
             max_message_size=int(settings.get("socket_io_max_message_size", 1 << 20)),
             session_opts=dict(settings.get("session_opts") or {}),
+            origins=OriginPolicy(settings.get("socket_io_origins")),
         )
         for name in ("heartbeat_interval", "heartbeat_timeout", "poll_timeout", "close_timeout"):
             if getattr(values, name) <= 0:
                 raise ValueError(f"socket_io_{name} must be a positive number of seconds")
+        if values.max_message_size <= 0:
+            raise ValueError("socket_io_max_message_size must be a positive number of bytes")
         return values

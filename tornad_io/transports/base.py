@@ -16,12 +16,13 @@ import tornado.httputil
 import tornado.web
 
 from tornad_io.connection import Connection, Transport
+from tornad_io.origins import Origin
 from tornad_io.registry import Registry
 
 if TYPE_CHECKING:
     from tornad_io.socket_io import SocketIOHandler
 
-__all__ = ["TransportHandler", "open_arguments", "open_connection", "transport_enabled"]
+__all__ = ["TransportHandler", "open_arguments", "open_connection", "server_origin", "transport_enabled"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,11 @@ def open_arguments(
 
 def transport_enabled(registry: Registry, protocol: str) -> bool:
     return protocol in registry.settings.enabled_protocols
+
+
+def server_origin(request: tornado.httputil.HTTPServerRequest) -> Origin | None:
+    """The origin this request reached: its scheme (``X-Forwarded-Proto`` with xheaders) and Host."""
+    return Origin.of_server(request.protocol, request.host)
 
 
 def open_connection(transport: TransportHandler, path_kwargs: dict[str, Any]) -> Connection:

@@ -25,7 +25,6 @@ import datetime
 import hashlib
 import logging
 import struct
-import urllib.parse
 from typing import Any, ClassVar, Final
 
 import tornado.gen
@@ -115,18 +114,13 @@ class FlashSocketTransport(WebSocketTransport):
             return 400, 'Connection must be "Upgrade"'
         if "Host" not in headers or "Origin" not in headers:
             return 400, "a draft-76 handshake needs Host and Origin"
-        if not self._origin_allowed(headers["Origin"]):
+        if not self.check_origin(headers["Origin"]):
             return 403, "origin not allowed"
         try:
             draft76_answer(headers["Sec-WebSocket-Key1"], headers["Sec-WebSocket-Key2"], bytes(8))
         except ValueError as exc:
             return 400, str(exc)
         return None
-
-    def _origin_allowed(self, origin: str) -> bool:
-        # As Tornado's RFC 6455 upgrade does: the server's own origin always, others by check_origin.
-        own = urllib.parse.urlsplit(origin).netloc.lower() == self.request.headers["Host"].lower()
-        return own or self.check_origin(origin)
 
     def _draft76_response(self) -> bytes:
         headers = self.request.headers

@@ -12,12 +12,13 @@ import logging
 import urllib.parse
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
+import tornado.http1connection
 import tornado.web
 
 from tornad_io.codec import Message, ProtocolError, decode_payload
 from tornad_io.connection import Connection, TransportKind
 from tornad_io.registry import registry_for
-from tornad_io.transports.base import open_connection, transport_enabled
+from tornad_io.transports.base import open_connection, server_origin, transport_enabled
 
 if TYPE_CHECKING:
     from tornad_io.socket_io import SocketIOHandler
@@ -41,8 +42,15 @@ def form_data(body: bytes) -> str:
     return values[0]
 
 
+@tornado.web.stream_request_body
 class HTTPTransport(tornado.web.RequestHandler):
-    """Base of the polling and streaming transports."""
+    """Base of the polling and streaming transports.
+
+    Bodies are streamed in (``stream_request_body``) so that one over
+    ``socket_io_max_message_size`` is refused with 413 from its
+    ``Content-Length``, or as soon as it grows past the limit, instead of
+    being buffered whole first.
+    """
 
     protocol: ClassVar[str]
     kind: ClassVar[TransportKind]
@@ -64,6 +72,39 @@ class HTTPTransport(tornado.web.RequestHandler):
         self.set_header("Cache-Control", "no-store")
         self.set_header("Pragma", "no-cache")
         self.set_header("X-Content-Type-Options", "nosniff")
+        headers = self.request.headers
+        refusal = self.registry.settings.origins.refusal(headers, server_origin(self.request))
+        if refusal is not None:
+            self.refuse(403, "Origin not allowed", f" ({refusal})")
+        if "Origin" in headers:
+            self.allow_origin(headers["Origin"])
+        self._body = bytearray()
+        length = headers.get("Content-Length", "0")
+        if not length.isdigit():
+            self.refuse(400, "Bad Content-Length")
+        if int(length) > self.registry.settings.max_message_size:
+            self.refuse(413, "Payload too large", f" (Content-Length {length})")
+
+    def allow_origin(self, origin: str) -> None:
+        """CORS headers for an allowed origin: echoed, never ``*`` together with credentials."""
+        self.set_header("Vary", "Origin")
+        if origin == "null":  # only reached when every origin is allowed
+            self.set_header("Access-Control-Allow-Origin", "*")
+        else:
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Access-Control-Allow-Credentials", "true")
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._finished:
+            return
+        self._body += chunk
+        if len(self._body) > self.registry.settings.max_message_size:
+            self._body.clear()
+            log.warning("413 %s %s: Payload too large (a chunked body)", self.request.method, self.request.path)
+            self.send_error(413, reason="Payload too large")
+            connection = self.request.connection
+            if isinstance(connection, tornado.http1connection.HTTP1Connection):
+                connection.close()  # the rest of the body is never read
 
     def check_xsrf_cookie(self) -> None:
         """0.6 clients send no XSRF token; an app with ``xsrf_cookies=True`` must still work."""
@@ -116,7 +157,7 @@ class HTTPTransport(tornado.web.RequestHandler):
             self.refuse(400, "A send needs a session id")
         connection = self.find_connection(session_id)
         try:
-            payload = form_data(self.request.body)
+            payload = form_data(bytes(self._body))
         except (ValueError, UnicodeDecodeError) as exc:
             self.refuse(400, "The body must be a form-encoded UTF-8 data field", f" ({exc})")
         try:

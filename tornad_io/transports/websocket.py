@@ -15,8 +15,9 @@ import tornado.websocket
 
 from tornad_io.codec import ProtocolError
 from tornad_io.connection import Connection, TransportKind
+from tornad_io.origins import Origin
 from tornad_io.registry import registry_for
-from tornad_io.transports.base import open_connection, transport_enabled
+from tornad_io.transports.base import open_connection, server_origin, transport_enabled
 
 if TYPE_CHECKING:
     from tornad_io.socket_io import SocketIOHandler
@@ -58,8 +59,15 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
 
     @property
     def max_message_size(self) -> int:
-        # UTF-8 bytes on the wire; the codec bounds each frame in UTF-16 units too.
-        return 4 * self.registry.settings.max_message_size
+        """Larger messages close the connection (Tornado answers with close code 1009)."""
+        return self.registry.settings.max_message_size
+
+    def check_origin(self, origin: str) -> bool:
+        """The ``socket_io_origins`` policy (default: the server's own origin only)."""
+        if self.registry.settings.origins.allows(Origin.parse(origin), server_origin(self.request)):
+            return True
+        log.warning("403 %s upgrade from origin %r: not in socket_io_origins", self.protocol, origin)
+        return False
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         open_connection(self, kwargs)
