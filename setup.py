@@ -9,7 +9,8 @@ HERE = Path(__file__).resolve().parent
 readme = HERE / "README.rst"
 long_description = readme.read_text(encoding="utf-8") if readme.exists() else ""
 
-test_requires = ["pytest", "pytest-timeout", "hypothesis", "playwright"]
+redis_requires = ["redis>=4.2"]
+test_requires = ["pytest", "pytest-timeout", "hypothesis", "playwright", *redis_requires]
 
 setup(
     name="SocketTornad.IO",
@@ -26,6 +27,7 @@ setup(
     python_requires=">=3.11",
     install_requires=["tornado>=6", "beaker", "simplejson"],
     extras_require={
+        "redis": redis_requires,
         "test": test_requires,
         "dev": [*test_requires, "mypy", "ruff"],
     },

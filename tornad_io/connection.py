@@ -105,7 +105,7 @@ class Connection:
         request: tornado.httputil.HTTPServerRequest,
         protocol: str,
     ) -> None:
-        self.session_id = new_session_id()
+        self.session_id = new_session_id(registry.settings.worker_tag)
         self.registry = registry
         self.settings = registry.settings
         self.application = application
@@ -216,10 +216,14 @@ class Connection:
 
     def send(self, message: Any) -> None:
         """Queue one message and write it at once if a transport can carry it."""
+        self.send_frame(codec.encode_message(message))
+
+    def send_frame(self, frame: str) -> None:
+        """:meth:`send` for a message already framed (a broadcast encodes once for everyone)."""
         if self.state is State.CLOSED:
             log.debug("send on closed connection %s ignored", self.short_id)
             return
-        self._outbox.append(codec.encode_message(message))
+        self._outbox.append(frame)
         if self._transport is not None and self.state is State.OPEN:
             self._flush()
 

@@ -20,15 +20,17 @@ from tornad_io.settings import Settings
 if TYPE_CHECKING:
     from tornad_io.connection import Connection
 
-__all__ = ["Registry", "new_session_id", "registry_for"]
+__all__ = ["Registry", "connections_of", "new_session_id", "registry_for"]
 
 
-def new_session_id() -> str:
-    """An unguessable session id made only of ``[0-9a-f]`` (128 bits).
+def new_session_id(worker_tag: str = "") -> str:
+    """An unguessable session id: ``worker_tag`` then 128 random bits in hexadecimal.
 
-    The 0.6 client puts the id raw into URL paths, so it must need no escaping.
+    The 0.6 client puts the id raw into URL paths, so it is alphanumeric.  A
+    proxy in front of several processes routes a session's requests to the
+    process whose tag starts the id (see ``socket_io_worker_tag``).
     """
-    return secrets.token_hex(16)
+    return worker_tag + secrets.token_hex(16)
 
 
 class Registry:
@@ -53,6 +55,7 @@ class Registry:
 
     def add(self, connection: Connection) -> None:
         self._connections[connection.session_id] = connection
+        _by_class.setdefault(type(connection.handler), {})[connection.session_id] = connection
         if self._sweeper is None:
             self._sweeper = tornado.ioloop.PeriodicCallback(self.sweep, self.sweep_interval * 1000)
             self._sweeper.start()
@@ -63,6 +66,9 @@ class Registry:
     def remove(self, connection: Connection) -> None:
         if self._connections.get(connection.session_id) is connection:
             del self._connections[connection.session_id]
+        of_class = _by_class.get(type(connection.handler))
+        if of_class is not None and of_class.get(connection.session_id) is connection:
+            del of_class[connection.session_id]
         if not self._connections and self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
@@ -88,6 +94,15 @@ class Registry:
         return list(self._connections.values())
 
 
+#: Open connections by handler class, across applications: what ``broadcast`` reaches.
+_by_class: weakref.WeakKeyDictionary[type, dict[str, Connection]] = weakref.WeakKeyDictionary()
+
+
+def connections_of(handler_class: type) -> list[Connection]:
+    """A snapshot of the open connections whose handler is exactly ``handler_class``."""
+    return list(_by_class.get(handler_class, {}).values())
+
+
 _registries: weakref.WeakKeyDictionary[tornado.web.Application, Registry] = weakref.WeakKeyDictionary()
 
 
@@ -96,4 +111,8 @@ def registry_for(application: tornado.web.Application) -> Registry:
     registry = _registries.get(application)
     if registry is None:
         registry = _registries[application] = Registry(Settings.from_application(application.settings))
+        if registry.settings.redis_url is not None:
+            from tornad_io.fanout import RedisFanOut  # the fan-out needs the registry, not the reverse
+
+            RedisFanOut.for_url(registry.settings.redis_url)
     return registry

@@ -8,6 +8,7 @@ message instead of silently disabling a transport.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -35,6 +36,8 @@ class Settings:
     ``socket_io_max_message_size``     1 MiB      largest client payload, in bytes on the wire
     ``session_opts``                   memory     Beaker options (``session.`` prefixed)
     ``socket_io_origins``              own        ``"host:port"`` patterns of allowed pages
+    ``socket_io_redis_url``            None       Redis that relays broadcasts between processes
+    ``socket_io_worker_tag``           ""         prefix of this process's session ids
     =================================  =========  ==========================================
     """
 
@@ -46,6 +49,8 @@ class Settings:
     max_message_size: int = 1 << 20
     session_opts: Mapping[str, Any] = field(default_factory=dict)
     origins: OriginPolicy = field(default_factory=OriginPolicy)
+    redis_url: str | None = None
+    worker_tag: str = ""
 
     @classmethod
     def from_application(cls, settings: Mapping[str, Any]) -> Settings:
@@ -66,7 +71,14 @@ class Settings:
             max_message_size=int(settings.get("socket_io_max_message_size", 1 << 20)),
             session_opts=dict(settings.get("session_opts") or {}),
             origins=OriginPolicy(settings.get("socket_io_origins")),
+            redis_url=settings.get("socket_io_redis_url"),
+            worker_tag=str(settings.get("socket_io_worker_tag", "")),
         )
+        if not re.fullmatch(r"(?:[g-z][0-9a-z]*)?", values.worker_tag):
+            raise ValueError(
+                "socket_io_worker_tag must be a letter from g to z followed by letters or digits (e.g. 'w1'), "
+                "so that it cannot be mistaken for the hexadecimal part of a session id"
+            )
         for name in ("heartbeat_interval", "heartbeat_timeout", "poll_timeout", "close_timeout"):
             if getattr(values, name) <= 0:
                 raise ValueError(f"socket_io_{name} must be a positive number of seconds")

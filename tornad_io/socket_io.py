@@ -21,12 +21,15 @@ awaits.
 from __future__ import annotations
 
 import http.cookies
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import tornado.httputil
 import tornado.web
 
 from tornad_io.beaker_session import open_session
+from tornad_io.codec import encode_message
+from tornad_io.fanout import deliver_frame, register_handler_class
 from tornad_io.routing import Rule, build_rule
 
 if TYPE_CHECKING:
@@ -87,6 +90,24 @@ class SocketIOHandler:
     def close(self) -> None:
         """End this connection; ``on_close`` follows on a later IOLoop iteration."""
         self._connection.close("server close")
+
+    @classmethod
+    def broadcast(cls, message: Any, exclude: SocketIOHandler | Iterable[SocketIOHandler] | None = None) -> None:
+        """Send ``message`` to every open connection of this handler class, except ``exclude``.
+
+        ``exclude`` is one handler (typically ``self``, the sender) or several.
+        The frame is encoded once for everyone; polling clients get it with
+        their next poll.  With ``socket_io_redis_url`` set, the other server
+        processes deliver it to their clients too.
+        """
+        frame = encode_message(message)
+        if exclude is None:
+            excluded: frozenset[str] = frozenset()
+        elif isinstance(exclude, SocketIOHandler):
+            excluded = frozenset((exclude.session_id,))
+        else:
+            excluded = frozenset(handler.session_id for handler in exclude)
+        deliver_frame(cls, frame, excluded)
 
     def write(self, *args: Any, **kwargs: Any) -> NoReturn:
         """Not available: Socket.IO messages need the wire encoding that ``send`` applies."""
@@ -171,4 +192,5 @@ class SocketIOHandler:
         ``kwargs["extra"]``, with the named groups of ``extraRE`` as keyword
         arguments and its unnamed groups as positional ones.
         """
+        register_handler_class(cls)
         return build_rule(cls, resource, extraRE, extraSep)
