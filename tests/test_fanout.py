@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import tornado.testing
 import tornado.web
 import tornado.websocket
@@ -21,6 +17,7 @@ import tornado.websocket
 import tornad_io.socket_io
 from tests.fanout_app import Shouter, make_app
 from tests.helpers import messages
+from tests.servers import RedisServer
 from tornad_io.codec import encode_frame
 from tornad_io.registry import connections_of
 from tornad_io.testing import AppServer, SocketIOClient
@@ -76,49 +73,6 @@ class TestBroadcastInOneProcess(tornado.testing.AsyncHTTPTestCase):
             first = messages(await ws.read_message())  # type: ignore[arg-type]
             assert first == (["everyone"] if sid in excluded else [{"n": 1}])
             ws.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class RedisServer:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)  # wait-ok: polling for a child process to listen
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (.ci/run installs Debian's redis-server)")
-    server = RedisServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def start_worker(*settings: str) -> tuple[subprocess.Popen[bytes], int]:

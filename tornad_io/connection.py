@@ -358,7 +358,7 @@ class Connection:
 
     def _closed(self, _: Outcome) -> None:
         session, self.beaker_session = self.beaker_session, None
-        if session is not None:
+        if session is not None and not self.settings.keep_sessions:
             try:
                 discard_session(session)
             except Exception:

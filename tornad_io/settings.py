@@ -37,6 +37,7 @@ class Settings:
     ``session_opts``                   memory     Beaker options (``session.`` prefixed)
     ``socket_io_origins``              own        ``"host:port"`` patterns of allowed pages
     ``socket_io_redis_url``            None       Redis that relays broadcasts between processes
+    ``socket_io_keep_sessions``        False      keep Beaker sessions after their connection ends
     ``socket_io_worker_tag``           ""         prefix of this process's session ids
     =================================  =========  ==========================================
     """
@@ -50,6 +51,7 @@ class Settings:
     session_opts: Mapping[str, Any] = field(default_factory=dict)
     origins: OriginPolicy = field(default_factory=OriginPolicy)
     redis_url: str | None = None
+    keep_sessions: bool = False
     worker_tag: str = ""
 
     @classmethod
@@ -72,6 +74,7 @@ class Settings:
             session_opts=dict(settings.get("session_opts") or {}),
             origins=OriginPolicy(settings.get("socket_io_origins")),
             redis_url=settings.get("socket_io_redis_url"),
+            keep_sessions=bool(settings.get("socket_io_keep_sessions", False)),
             worker_tag=str(settings.get("socket_io_worker_tag", "")),
         )
         if not re.fullmatch(r"(?:[g-z][0-9a-z]*)?", values.worker_tag):

@@ -27,10 +27,16 @@ from tornad_io.testing import AppServer
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
 PAGE_HTML = HERE / "page.html"
+SHIMS_JS = HERE / "shims.js"
 CLIENT_JS = REPO_ROOT / "node_modules" / "socket.io" / "support" / "socket.io-client" / "socket.io.js"
 
 RESOURCE = "socket.io"
+#: The transports the real client picks by itself in headless Chromium.
 BROWSER_TRANSPORTS = ("websocket", "xhr-polling")
+#: All six, in the client's order of preference.
+ALL_TRANSPORTS = ("websocket", "flashsocket", "htmlfile", "xhr-multipart", "xhr-polling", "jsonp-polling")
+#: Transports that need a page shim (shims.js) standing in for IE, Firefox 3 or Flash Player.
+SHIMMED_TRANSPORTS = frozenset({"flashsocket", "htmlfile", "xhr-multipart"})
 
 _HEARTBEAT_FRAME = re.compile(r"~m~\d+~m~~h~\d+$")
 
@@ -111,6 +117,11 @@ def make_echo_app(record: ServerRecord, client_js: Path = CLIENT_JS, **settings:
                 r"/socket\.io\.js",
                 _StaticFile,
                 {"body": client_js.read_bytes(), "content_type": "text/javascript"},
+            ),
+            (
+                r"/shims\.js",
+                _StaticFile,
+                {"body": SHIMS_JS.read_bytes(), "content_type": "text/javascript"},
             ),
             (
                 r"/page\.html",
@@ -195,8 +206,16 @@ class EchoPage:
     # -- page state -----------------------------------------------------------------------
 
     def open(self) -> EchoPage:
-        query = urlencode({"transport": self.transport, "port": self.server.port})
-        self.page.goto(f"{self.server.url}/page.html?{query}", wait_until="load")
+        """Load page.html for this transport, with its shim when it needs one.
+
+        htmlfile's never-ending iframe keeps the page from ever firing ``load``, so that page is
+        only awaited until its DOM is ready (the client connects from the page's own script).
+        """
+        params = {"transport": self.transport, "port": self.server.port}
+        if self.transport in SHIMMED_TRANSPORTS:
+            params["shim"] = self.transport
+        wait_until = "domcontentloaded" if self.transport == "htmlfile" else "load"
+        self.page.goto(f"{self.server.url}/page.html?{urlencode(params)}", wait_until=wait_until)
         return self
 
     def log(self) -> list[dict[str, Any]]:
@@ -248,6 +267,30 @@ class EchoPage:
 
     def send_all(self, messages: list[Any]) -> None:
         self.page.evaluate("list => window.sendAll(list)", messages)
+
+    def frames_typeof(self, name: str) -> list[tuple[str, str]]:
+        """``typeof window[name]`` in the page and in each of its frames, nested ones included, as (url, type).
+
+        The type is "detached" for a frame removed from the page while it was being asked.
+
+        htmlfile runs the scripts it receives inside an iframe of a hidden iframe, and the jsonp
+        form posts into an iframe: a test of what ran must look at every window, not the top one.
+        """
+        found = []
+        for frame in self.page.frames:
+            kind = ""
+            for _attempt in range(3):
+                try:
+                    kind = frame.evaluate("name => typeof window[name]", name)
+                    break
+                except PlaywrightError as exc:
+                    # The jsonp form's iframe is replaced after every post: a frame removed in the
+                    # meantime holds nothing any more. One that was navigating is asked again.
+                    kind = "detached" if frame.is_detached() else f"unavailable ({exc})"
+                    if kind == "detached":
+                        break
+            found.append((self._short(frame.url) or "(top)", kind))
+        return found
 
     def transport_type(self) -> str:
         return self.page.evaluate("() => window.socket.transport && window.socket.transport.type")  # type: ignore[no-any-return]

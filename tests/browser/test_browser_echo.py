@@ -1,7 +1,9 @@
 """End-to-end tests with the real Socket.IO 0.6.3 client in headless Chromium.
 
-Each test forces one transport through the page's ``transports`` option (websocket and xhr-polling
-are the two a modern browser can use) and checks that the client really used it.
+Each test forces one transport through the page's ``transports`` option and checks that the client
+really used it. websocket, xhr-polling and jsonp-polling run on the stock client; htmlfile,
+xhr-multipart and flashsocket (made for IE, Firefox 3 and Flash Player) run the client's own
+transport code over the test-only stand-ins of shims.js.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext
-from sio_browser import BROWSER_TRANSPORTS, EchoPage, ServerRecord
+from sio_browser import ALL_TRANSPORTS, BROWSER_TRANSPORTS, EchoPage, ServerRecord
 
 from tornad_io.testing import AppServer
 
@@ -21,9 +23,15 @@ MESSAGES: list[Any] = [
     "plain ascii text",
     "hi é中😀 end",
     {"a": [1, [2, "x"]], "s": "y"},
+    # jsonp-polling posts with a hidden HTML form, which turns the line break into CRLF while the
+    # frame length was counted on the LF: the server must decode length-guided and give back LF.
+    "line1\nline2",
 ]
 
-transports = pytest.mark.parametrize("transport", BROWSER_TRANSPORTS)
+#: Would run in the page if a transport let a message break out of its script or markup.
+HOSTILE = "</script><script>window.PWNED=1</script><!--<script>x"
+
+transports = pytest.mark.parametrize("transport", ALL_TRANSPORTS)
 
 
 def open_connected_page(context: BrowserContext, server: AppServer, record: ServerRecord, transport: str) -> EchoPage:
@@ -86,6 +94,32 @@ def test_closing_the_page_closes_the_session_once(
     assert not record.closed_again.wait(poll_timeout + close_timeout), f"on_close ran again\n{page.describe()}"
     assert record.closes == 1
     assert record.opens == 1
+
+
+@transports
+def test_hostile_markup_comes_back_intact_and_never_runs(
+    start_echo_server: StartServer, browser_context: BrowserContext, transport: str
+) -> None:
+    server, record = start_echo_server()
+    page = open_connected_page(browser_context, server, record, transport)
+    page.wait_messages(1)
+
+    page.send_all([HOSTILE])
+    assert page.wait_messages(2) == ["welcome", HOSTILE], page.describe()
+    # Sent only once the hostile echo is in: on htmlfile it then arrives in a later chunk of the
+    # stream, which an unescaped "<!--<script>" would have swallowed with everything after it.
+    later = "sent after the hostile one"
+    page.send_all([later])
+    assert page.wait_messages(3) == ["welcome", HOSTILE, later], page.describe()
+    assert record.received == [HOSTILE, later], page.describe()
+
+    frames = page.frames_typeof("PWNED")
+    assert all(kind in ("undefined", "detached") for _url, kind in frames), f"PWNED in {frames}\n{page.describe()}"
+    if transport == "htmlfile":
+        # The frame that runs the streamed scripts was among those checked.
+        checked = [url for url, kind in frames if "/socket.io/htmlfile/" in url and kind == "undefined"]
+        assert checked, f"{frames}\n{page.describe()}"
+    assert "disconnect" not in page.events(), page.describe()
 
 
 def test_idle_pages_stay_connected_with_default_timers(
