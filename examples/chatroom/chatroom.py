@@ -81,22 +81,21 @@ def clean(value: str, limit: int) -> str:
 
 
 class ChatRoom:
-    """Who is connected, who has joined under which nick, and what was said lately.
+    """Who has joined under which nick, and what was said lately.
 
-    One room per application (``make_app`` puts it in the settings), so two
-    applications in one process, as in a test suite, never share people.
-    Everything here runs on the IOLoop, so no locking is needed.
+    One room per application (``make_app`` puts it in the settings).  Who is
+    connected is tornad_io's business: ``ChatHandler.broadcast`` reaches every
+    open tab, so the room keeps no set of connections.  Everything here runs
+    on the IOLoop, so no locking is needed.
     """
 
     def __init__(self, history_length: int = HISTORY_LENGTH) -> None:
-        self.connected: set[ChatHandler] = set()
         self.nicks: dict[ChatHandler, str] = {}
         self.history: deque[dict[str, Any]] = deque(maxlen=history_length)
 
     # -- what the handlers call -----------------------------------------------------------
 
     def arrive(self, handler: ChatHandler) -> None:
-        self.connected.add(handler)
         handler.send(self.presence())
 
     def join(self, handler: ChatHandler, wanted: Any) -> None:
@@ -111,8 +110,8 @@ class ChatRoom:
         log.info("%s joined (%s)", nick, handler.protocol)
         event = self.record({"type": "joined", "nick": nick})
         handler.send({"type": "welcome", "nick": nick, "history": list(self.history)})
-        self.tell_members(event, skip=handler)
-        self.tell_everyone(self.presence())
+        ChatHandler.broadcast(event, exclude=handler)  # the newcomer has it in its welcome
+        ChatHandler.broadcast(self.presence())
 
     def say(self, handler: ChatHandler, text: Any) -> None:
         nick = self.nicks.get(handler)
@@ -124,16 +123,15 @@ class ChatRoom:
             return
         text = clean(text, MAX_TEXT_LENGTH)
         if text:
-            self.tell_members(self.record({"type": "message", "nick": nick, "text": text}))
+            ChatHandler.broadcast(self.record({"type": "message", "nick": nick, "text": text}))
 
     def leave(self, handler: ChatHandler) -> None:
-        self.connected.discard(handler)
         nick = self.nicks.pop(handler, None)
         if nick is None:
             return  # never joined: nobody needs to hear about it
         log.info("%s left", nick)
-        self.tell_members(self.record({"type": "left", "nick": nick}))
-        self.tell_everyone(self.presence())
+        ChatHandler.broadcast(self.record({"type": "left", "nick": nick}))
+        ChatHandler.broadcast(self.presence())
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -154,16 +152,6 @@ class ChatRoom:
         event["time"] = round(time.time(), 3)
         self.history.append(event)
         return event
-
-    def tell_members(self, event: dict[str, Any], skip: ChatHandler | None = None) -> None:
-        # send() never raises and on_close never runs inside it, but iterate over a copy anyway.
-        for member in list(self.nicks):
-            if member is not skip:
-                member.send(event)
-
-    def tell_everyone(self, event: dict[str, Any]) -> None:
-        for handler in list(self.connected):
-            handler.send(event)
 
 
 def error(text: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tornad_io.registry import connections_of
 from tornad_io.testing import AppServer, SocketIOClient
 
 page_log = logging.getLogger("chatroom.page")
@@ -81,7 +82,10 @@ def test_join_talk_and_leave(chatroom: ModuleType) -> None:
         other.close()
         assert without_time(alice.receive(timeout=10)) == {"type": "left", "nick": "ALICE 2"}
         assert alice.receive() == presence("alice")
-        assert server.call(lambda: (len(room.connected), list(room.nicks.values()))) == (1, ["alice"])
+        assert server.call(lambda: (len(connections_of(chatroom.ChatHandler)), list(room.nicks.values()))) == (
+            1,
+            ["alice"],
+        )
         alice.close()
 
 
@@ -274,7 +278,7 @@ def test_a_dropped_tab_rejoins_under_its_nick(
 
         # The server ends the session; the 0.6 client reconnects with a new one and the
         # page sends its nickname again.
-        server.call(lambda: [handler.close() for handler in list(room.connected)])
+        server.call(lambda: [connection.close() for connection in connections_of(chatroom.ChatHandler)])
         tab.expect_notices("carol joined", "carol left", "carol joined")
         tab.expect_chat(("carol", "before the drop"))  # redrawn from the history, not doubled
         tab.expect_online("carol")
