@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 
-.PHONY: setup test chatroom chromium clean distclean _need-venv _need-npm _need-chromium
+.PHONY: setup lint test chatroom chromium clean distclean _need-venv _need-npm _need-chromium
 
 # Installs a Debian package when running as root, otherwise stops with what to install.
 #   $(call need_pkg,<debian package>,<what is missing>)
@@ -48,7 +48,7 @@ _need-venv:
 # install maps the package).
 $(STAMP): setup.py pyproject.toml $(wildcard tornad_io/__init__.py) | $(VPY)
 	@echo ">>> installing SocketTornad.IO (editable) with its test dependencies into $(VENV)"
-	@$(VPY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@$(VPY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
 # The real Socket.IO 0.6.3 browser client ships inside the socket.io@0.6.18 npm package.
@@ -69,7 +69,12 @@ chromium:
 _need-chromium:
 	$(call need_pkg,chromium,$(CHROMIUM) (Debian package 'chromium'))
 
-test: setup chromium
+# Static checks: part of `make test`, so CI runs them too.
+lint: setup
+	$(VPY) -m ruff check tornad_io tests examples
+	$(VPY) -m mypy --strict tornad_io
+
+test: setup chromium lint
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 chatroom: setup

@@ -58,3 +58,20 @@ def test_closing_a_polling_client_aborts_its_held_poll() -> None:
 
         server.call(closed)
         assert handler.recorder.of("close") == [("close", sid)]
+
+
+def test_stats_count_connections_by_transport_and_queued_messages() -> None:
+    import tornad_io
+
+    handler = echo_handler()
+    app = app_for(handler)
+    with AppServer(app) as server:
+        clients = [SocketIOClient(server.url, transport=t) for t in ("websocket", "websocket", "xhr-polling")]
+        for client in clients:
+            client.connect()
+            client.receive(timeout=5)
+        counts = server.call(lambda: tornad_io.stats(app))
+        assert counts.connections == 3
+        assert counts.by_transport == {"websocket": 2, "xhr-polling": 1}
+        for client in clients:
+            client.close()

@@ -152,9 +152,7 @@ class Connection:
             return
         self.state = State.OPEN
         self._busy = False
-        log.info(
-            "open %s %s from %s", self.protocol, self.short_id, self.request.remote_ip,
-        )
+        log.info("open %s %s from %s", self.protocol, self.short_id, self.request.remote_ip)
         self._start_heartbeats()
         if self._transport is not None:
             self._flush()
@@ -350,7 +348,7 @@ class Connection:
         if transport is not None:
             transport.terminate(reason)
         if was_open:
-            log.info("close %s %s (%s)", self.protocol, self.short_id, reason)
+            log.info("close %s %s from %s (%s)", self.protocol, self.short_id, self.request.remote_ip, reason)
             self._loop.add_callback(self._call_hook, "on_close", self.handler.on_close, (), {}, self._closed)
         else:
             log.info("not opened %s %s from %s (%s)", self.protocol, self.short_id, self.request.remote_ip, reason)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import tornado.ioloop
@@ -20,7 +21,7 @@ from tornad_io.settings import Settings
 if TYPE_CHECKING:
     from tornad_io.connection import Connection
 
-__all__ = ["Registry", "connections_of", "new_session_id", "registry_for"]
+__all__ = ["Registry", "Stats", "connections_of", "new_session_id", "registry_for", "stats"]
 
 
 def new_session_id(worker_tag: str = "") -> str:
@@ -31,6 +32,18 @@ def new_session_id(worker_tag: str = "") -> str:
     process whose tag starts the id (see ``socket_io_worker_tag``).
     """
     return worker_tag + secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """What :func:`tornad_io.stats` reports about one application."""
+
+    #: Open (or opening) Socket.IO connections.
+    connections: int
+    #: The same, by transport name.
+    by_transport: dict[str, int]
+    #: Frames queued for clients that no request carries right now (polling between polls).
+    queued_messages: int
 
 
 class Registry:
@@ -78,6 +91,15 @@ class Registry:
         for connection in list(self._connections.values()):
             connection.sweep(now)
 
+    def stats(self) -> Stats:
+        """Live counts, for a status page or a metrics exporter."""
+        by_transport: dict[str, int] = {}
+        queued = 0
+        for connection in self._connections.values():
+            by_transport[connection.protocol] = by_transport.get(connection.protocol, 0) + 1
+            queued += connection.queued
+        return Stats(len(self._connections), by_transport, queued)
+
     def close_all(self, reason: str = "shutdown") -> None:
         """End every connection (server shutdown): each runs its ``on_close``."""
         for connection in list(self._connections.values()):
@@ -116,3 +138,8 @@ def registry_for(application: tornado.web.Application) -> Registry:
 
             RedisFanOut.for_url(registry.settings.redis_url)
     return registry
+
+
+def stats(application: tornado.web.Application) -> Stats:
+    """Live counts of ``application``'s connections: per transport, and messages waiting in queues."""
+    return registry_for(application).stats()
