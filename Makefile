@@ -10,6 +10,7 @@ VENV        ?= .venv
 VPY         := $(VENV)/bin/python
 STAMP       := $(VENV)/.sockettornad-io-installed
 CLIENT_JS   := node_modules/socket.io/support/socket.io-client/socket.io.js
+NPM_STAMP   := node_modules/.sockettornad-io-installed
 CHROMIUM    := /usr/bin/chromium
 PYTEST_ARGS ?=
 
@@ -29,7 +30,7 @@ define need_pkg
 	fi
 endef
 
-setup: $(STAMP) $(CLIENT_JS)
+setup: $(STAMP) $(NPM_STAMP)
 	@:
 
 $(VPY):
@@ -51,12 +52,14 @@ $(STAMP): setup.py pyproject.toml $(wildcard tornad_io/__init__.py) | $(VPY)
 	@$(VPY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $@
 
-# The real Socket.IO 0.6.3 browser client ships inside the socket.io@0.6.18 npm package.
-$(CLIENT_JS):
+# The real Socket.IO 0.6.3 browser client ships inside the socket.io@0.6.18 npm package
+# (jQuery is for the 2010-style compatibility page). Reinstalled when package.json changes.
+$(NPM_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory _need-npm
 	@echo ">>> npm install (socket.io 0.6.18, for its browser client)"
 	@npm install --no-audit --no-fund --loglevel=error
-	@test -f $@ || { echo "error: npm install did not produce $@" >&2; exit 1; }
+	@test -f $(CLIENT_JS) || { echo "error: npm install did not produce $(CLIENT_JS)" >&2; exit 1; }
+	@touch $@
 
 _need-npm:
 	$(call need_pkg,npm,npm (Node.js package manager))

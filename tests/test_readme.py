@@ -26,3 +26,9 @@ def test_every_python_block_runs_and_the_example_test_passes() -> None:
     for number, code in enumerate(python, 1):
         exec(compile(code, f"README.rst python block {number}", "exec"), namespace)
     namespace["test_echo"]()  # the "Testing your handlers" example, against the first example's app
+
+
+def test_the_nginx_block_is_the_deployment_config_the_test_runs() -> None:
+    (nginx,) = blocks("nginx")
+    deploy = (README.parent / "deploy" / "nginx.conf").read_text(encoding="utf-8")
+    assert nginx == deploy

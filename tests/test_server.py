@@ -93,3 +93,22 @@ class TestSocketIOServer(tornado.testing.AsyncTestCase):
         await handler.recorder.wait("close")
         assert await ws.read_message() is None
         assert len(registry_for(app)) == 0
+
+    @tornado.testing.gen_test
+    async def test_a_second_process_on_the_policy_port_is_a_warning(self) -> None:
+        first = SocketIOServer(
+            tornado.web.Application([echo_handler().routes("socket.io")], flash_policy_port=0),
+            port=0, address="127.0.0.1",
+        )
+        assert first.flash_policy_server is not None
+        taken = first.flash_policy_server.port
+        app = tornado.web.Application([echo_handler().routes("socket.io")], flash_policy_port=taken)
+        with tornado.testing.ExpectLog("tornad_io.server", f".*port {taken} is taken"):
+            second = SocketIOServer(app, port=0, address="127.0.0.1")
+        assert second.flash_policy_server is None
+        response = await tornado.httpclient.AsyncHTTPClient().fetch(
+            f"http://127.0.0.1:{second.port}/socket.io/xhr-polling//1"
+        )
+        assert response.code == 200
+        first.stop()
+        second.stop()

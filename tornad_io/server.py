@@ -11,6 +11,7 @@ embedding application), it starts both and returns at once instead;
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from typing import Any
 
@@ -63,6 +64,7 @@ class SocketIOServer:
 
     def start(self) -> None:
         """Listen (inside a running event loop)."""
+        registry_for(self.application)  # settings checked, Redis fan-out subscribing, before any client
         sockets = tornado.netutil.bind_sockets(self.port, self.address or None)
         self.port = sockets[0].getsockname()[1]  # the real port when 0 was asked for
         self.http_server.add_sockets(sockets)
@@ -86,6 +88,14 @@ class SocketIOServer:
                 "Set flash_policy_port to a port above 1024 and map port 843 to it "
                 "(e.g. iptables -t nat -A PREROUTING -p tcp --dport 843 -j REDIRECT --to-port 10843); "
                 "flashsocket clients cannot connect until then, other transports are unaffected",
+                self.flash_policy_port,
+            )
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            log.warning(
+                "port %d is taken, so this process serves no Flash policy; that is expected when another "
+                "process on this machine (e.g. a sibling worker) serves it",
                 self.flash_policy_port,
             )
 

@@ -43,9 +43,9 @@ chatRoute = ChatHandler.routes("socket.io/*")
 
 application = tornado.web.Application(
     [(r"/", IndexHandler), chatRoute],
-    enabled_protocols=['websocket', 'flashsocket', 'xhr-multipart', 'xhr-polling'],
+    enabled_protocols=["websocket", "flashsocket", "xhr-multipart", "xhr-polling"],
     flash_policy_port=8043,
-    flash_policy_file='/etc/lighttpd/flashpolicy.xml',
+    flash_policy_file="/etc/lighttpd/flashpolicy.xml",
     socket_io_port=8888,
 )
 

@@ -64,7 +64,7 @@ def port_taken(port: int) -> str | None:
                 probe.bind((address, port))
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
-                    return f"[{address}]:{port} is already in use"
+                    return f"port {port} is already in use (cannot bind it on {address})"
                 raise
     return None
 

@@ -85,6 +85,10 @@ class HTTPTransport(tornado.web.RequestHandler):
         if int(length) > self.registry.settings.max_message_size:
             self.refuse(413, "Payload too large", f" (Content-Length {length})")
 
+    def compute_etag(self) -> None:
+        """Transport responses are never cached; an ETag would only cost a hash."""
+        return None
+
     def allow_origin(self, origin: str) -> None:
         """CORS headers for an allowed origin: echoed, never ``*`` together with credentials."""
         self.set_header("Vary", "Origin")

@@ -63,6 +63,7 @@ class StreamingTransport(HTTPTransport):
             return
         if not self._started:
             self._started = True
+            self.set_header("X-Accel-Buffering", "no")  # nginx: pass each chunk on at once
             self.start_stream()
             self.flush()  # headers and preamble as their own chunk, as the original server sent them
         self.write(self.render_payload(payload))
