@@ -11,7 +11,7 @@ from tornad_io.registry import registry_for
 from tornad_io.testing import AppServer, ClientClosed, SocketIOClient
 
 
-@pytest.mark.parametrize("transport", ["websocket", "xhr-polling"])
+@pytest.mark.parametrize("transport", SocketIOClient.TRANSPORTS)
 def test_client_round_trip(transport: str) -> None:
     handler = echo_handler()
     app = app_for(handler, socket_io_close_timeout=0.5)
@@ -19,7 +19,7 @@ def test_client_round_trip(transport: str) -> None:
         client = SocketIOClient(server.url, transport=transport)
         sid = client.connect()
         assert client.receive(timeout=5) == "welcome"
-        sent: list[Any] = ["plain", "hi é中😀 end", {"a": [1, [2, "x"]]}, "~j~literal"]
+        sent: list[Any] = ["plain", "hi é中😀 end", {"a": [1, [2, "x"]]}, "~j~literal", "line1\nline2", "a+b c"]
         client.send(*sent)
         assert [client.receive(timeout=5) for _ in sent] == sent
         assert server.call(lambda: sid in registry_for(app))
@@ -40,8 +40,8 @@ def test_client_sees_a_server_close() -> None:
 
 
 def test_unknown_transport_is_refused_up_front() -> None:
-    with pytest.raises(ValueError, match="htmlfile"):
-        SocketIOClient("http://127.0.0.1:1", transport="htmlfile")
+    with pytest.raises(ValueError, match="flashsocket"):
+        SocketIOClient("http://127.0.0.1:1", transport="flashsocket")
 
 
 def test_closing_a_polling_client_aborts_its_held_poll() -> None:

@@ -2,8 +2,9 @@
 
 ``AppServer`` runs a Tornado application on ``127.0.0.1`` and a free port in a
 background thread, so synchronous code (a plain test, a Playwright script) can
-talk to it.  ``SocketIOClient`` speaks the 0.6 protocol over websocket or
-xhr-polling, the two transports a modern browser picks.
+talk to it.  ``SocketIOClient`` speaks the 0.6 protocol over websocket (what a
+modern browser picks), xhr-polling and jsonp-polling (its fallbacks), and the
+htmlfile and xhr-multipart streams.
 
     with AppServer(application) as server:
         client = SocketIOClient(server.url, transport="websocket")
@@ -16,14 +17,15 @@ xhr-polling, the two transports a modern browser picks.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import http.client
+import json
 import queue
+import re
 import socket
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -116,22 +118,54 @@ class AppServer:
         await server.close_all_connections()
 
 
+#: A jsonp poll's answer: ``io.JSONP[<i>]._("<payload>");``.
+_JSONP_CALL = re.compile(r'io\.JSONP\[\d+\]\._\(("(?:[^"\\]|\\.)*")\);')
+#: One htmlfile payload: ``<script>parent.s._("<payload>", document);</script>``.
+_HTMLFILE_SCRIPT = re.compile(r'<script>parent\.s\._\(("(?:[^"\\]|\\.)*"), document\);</script>')
+
+
+def _split_stream(text: str, boundary: str | None) -> tuple[list[str], str]:
+    """Complete payloads at the start of a stream's text, and the rest (an incomplete one).
+
+    With a ``boundary``, the text is ``multipart/x-mixed-replace`` parts;
+    without, htmlfile script tags (after the padded preamble).
+    """
+    payloads: list[str] = []
+    if boundary is None:
+        end = 0
+        for found in _HTMLFILE_SCRIPT.finditer(text):
+            payloads.append(json.loads(found.group(1)))
+            end = found.end()
+        return payloads, text[end:]
+    opening, separator = f"--{boundary}\n", f"\n--{boundary}\n"
+    if text.startswith(opening):
+        text = text[len(opening):]
+    while (headers_end := text.find("\n\n")) >= 0 and (part_end := text.find(separator, headers_end)) >= 0:
+        payloads.append(text[headers_end + 2 : part_end])
+        text = text[part_end + len(separator) :]
+    return payloads, text
+
+
 class ClientClosed(Exception):
     """The server ended the connection (or refused it)."""
 
 
 class SocketIOClient:
-    """A blocking Socket.IO 0.6 client for tests: websocket or xhr-polling.
+    """A blocking Socket.IO 0.6 client for tests, over any transport but flashsocket.
 
-    ``receive`` returns the next application message (heartbeats are echoed
-    for you and never returned): a ``str``, or the decoded value of a ``~j~``
-    frame.  Run it from a thread other than the server's loop (``AppServer``
-    does that for you).
+    ``transport`` is ``"websocket"`` (the default), ``"xhr-polling"``,
+    ``"jsonp-polling"``, ``"htmlfile"`` or ``"xhr-multipart"``; it speaks each
+    the way the 0.6.3 browser client does.  ``receive`` returns the next
+    application message (heartbeats are echoed for you and never returned): a
+    ``str``, or the decoded value of a ``~j~`` frame.  Run it from a thread
+    other than the server's loop (``AppServer`` does that for you).
     """
 
+    TRANSPORTS = ("websocket", "xhr-polling", "jsonp-polling", "htmlfile", "xhr-multipart")
+
     def __init__(self, base_url: str, resource: str = "socket.io", transport: str = "websocket") -> None:
-        if transport not in ("websocket", "xhr-polling"):
-            raise ValueError(f"SocketIOClient speaks websocket and xhr-polling, not {transport!r}")
+        if transport not in self.TRANSPORTS:
+            raise ValueError(f"SocketIOClient speaks {', '.join(self.TRANSPORTS)}; not {transport!r}")
         self.base_url = base_url.rstrip("/")
         self.resource = resource.strip("/")
         self.transport = transport
@@ -139,6 +173,7 @@ class SocketIOClient:
         self.heartbeats_echoed = 0
         self._inbox: queue.Queue[Any] = queue.Queue()
         self._closed = threading.Event()
+        self._connected = threading.Event()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
@@ -152,6 +187,11 @@ class SocketIOClient:
         """Handshake and return the session id."""
         if self.transport == "websocket":
             self._run(self._ws_connect(), timeout)
+        elif self.transport in ("htmlfile", "xhr-multipart"):
+            threading.Thread(target=self._stream, daemon=True).start()
+            if not self._connected.wait(timeout) or self.session_id is None:
+                self.close()
+                raise ClientClosed(f"no session id over {self.transport} within {timeout} s")
         else:
             self._poll_once(handshake=True, timeout=timeout)
             threading.Thread(target=self._poll_forever, daemon=True).start()
@@ -182,7 +222,7 @@ class SocketIOClient:
         return self._closed.wait(timeout)
 
     def close(self) -> None:
-        """Go away the way a browser does: close the socket, or abort the held poll."""
+        """Go away the way a browser does: close the socket, or abort the held poll or stream."""
         if self._ws is not None:
             ws = self._ws
             self._loop.call_soon_threadsafe(ws.close)
@@ -221,32 +261,58 @@ class SocketIOClient:
                 return
             self._on_payload(data if isinstance(data, str) else data.decode())
 
-    # -- xhr-polling --------------------------------------------------------------------
+    # -- HTTP transports ----------------------------------------------------------------
 
-    def _url(self, *parts: str) -> str:
-        return "/".join([self.base_url, self.resource, self.transport, *parts])
+    def _path(self, *parts: str) -> str:
+        return "/".join(["", self.resource, self.transport, *parts])
+
+    def _open(
+        self, method: str, path: str, body: str | None = None, timeout: float = 60
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        """A request (a GET that ``close()`` can abort); ``ClientClosed`` unless it answers 200."""
+        connection = http.client.HTTPConnection(urllib.parse.urlsplit(self.base_url).netloc, timeout=timeout)
+        headers = {"Origin": self.base_url}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
+        try:
+            with self._poll_lock:
+                if self.closed:
+                    raise ClientClosed("the connection is closed")
+                connection.connect()
+                if method == "GET":
+                    self._poll = connection
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+        except OSError as exc:  # includes the abort by close()
+            connection.close()
+            self._mark_closed()
+            raise ClientClosed(f"{method} {path} failed: {exc}") from exc
+        if response.status != 200:
+            answer = response.read().decode("utf-8", "replace")
+            connection.close()
+            self._mark_closed()
+            raise ClientClosed(f"{method} {path} answered {response.status}: {answer}")
+        return connection, response
 
     def _poll_once(self, handshake: bool = False, timeout: float = 60) -> None:
         stamp = str(int(time.time() * 1000))
-        url = urllib.parse.urlsplit(self._url("" if handshake else self.session_id or "", stamp))
-        poll = http.client.HTTPConnection(url.netloc, timeout=timeout)
+        parts = ["" if handshake else self.session_id or "", stamp]
+        if self.transport == "jsonp-polling":
+            parts.append("0")
+        connection, response = self._open("GET", self._path(*parts), timeout=timeout)
         try:
-            with self._poll_lock:  # close() aborts the current poll, as a closing browser tab does
-                if self.closed:
-                    return
-                poll.connect()
-                self._poll = poll
-            poll.request("GET", url.path)
-            response = poll.getresponse()
             body = response.read().decode("utf-8")
-        except OSError as exc:  # includes the abort by close()
+        except OSError as exc:
             self._mark_closed()
             raise ClientClosed(f"poll failed: {exc}") from exc
         finally:
-            poll.close()
-        if response.status != 200:
-            self._mark_closed()
-            raise ClientClosed(f"poll answered {response.status}: {body}")
+            connection.close()
+        if self.transport == "jsonp-polling":
+            found = _JSONP_CALL.fullmatch(body)
+            if found is None:
+                self._mark_closed()
+                raise ClientClosed(f"not a jsonp callback: {body[:200]!r}")
+            body = json.loads(found.group(1))
         self._on_payload(body)
 
     def _poll_forever(self) -> None:
@@ -255,6 +321,30 @@ class SocketIOClient:
                 self._poll_once()
             except ClientClosed:
                 return
+
+    def _stream(self) -> None:
+        """Read an htmlfile or xhr-multipart stream until it ends, payload by payload."""
+        try:
+            connection, response = self._open("GET", self._path("", str(int(time.time() * 1000))), timeout=3600)
+        except ClientClosed:
+            self._connected.set()
+            return
+        param = response.headers.get_param("boundary")
+        boundary = param if isinstance(param, str) and self.transport == "xhr-multipart" else None
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        text = ""
+        try:
+            while chunk := response.read1(65536):
+                text += decoder.decode(chunk)
+                payloads, text = _split_stream(text, boundary)
+                for payload in payloads:
+                    self._on_payload(payload)
+                    self._connected.set()
+        except (OSError, http.client.HTTPException):
+            pass  # the stream was cut: by close(), or by the server
+        connection.close()
+        self._mark_closed()
+        self._connected.set()
 
     # -- shared -------------------------------------------------------------------------
 
@@ -271,17 +361,13 @@ class SocketIOClient:
             self._run(write(), 10)
             return
         body = "data=" + urllib.parse.quote(payload, safe="~!*()'")
-        request = urllib.request.Request(
-            self._url(self.session_id or "", "send"),
-            data=body.encode("ascii"),
-            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
-        )
+        sid = self.session_id or ""
+        tail = [sid, str(int(time.time() * 1000)), "0"] if self.transport == "jsonp-polling" else [sid, "send"]
+        connection, response = self._open("POST", self._path(*tail), body=body, timeout=10)
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                response.read()
-        except (urllib.error.URLError, OSError) as exc:
-            self._mark_closed()
-            raise ClientClosed(f"send failed: {exc}") from exc
+            response.read()
+        finally:
+            connection.close()
 
     def _on_payload(self, payload: str) -> None:
         for message in codec.decode_payload(payload):
