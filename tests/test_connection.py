@@ -193,3 +193,28 @@ class TestStreamsOutliveThePollingTimers(LifecycleCase):
         assert self.recorder.of("close") == []
         stream.close()
         await self.recorder.wait("close")
+
+
+class BrokenClose(SocketIOHandler):
+    def on_close(self) -> None:
+        raise RuntimeError("cleanup failed")
+
+
+class TestOnCloseFailure(tornado.testing.AsyncHTTPTestCase):
+    def get_app(self) -> tornado.web.Application:
+        return tornado.web.Application([BrokenClose.routes("socket.io")])
+
+    @tornado.testing.gen_test
+    async def test_an_exception_in_on_close_is_logged_and_everything_is_released(self) -> None:
+        url = self.get_url("/socket.io/websocket").replace("http", "ws")
+        ws = await tornado.websocket.websocket_connect(url)
+        await ws.read_message()
+        other = await tornado.websocket.websocket_connect(url)
+        await other.read_message()
+        with tornado.testing.ExpectLog("tornad_io.connection", ".*on_close of .* raised"):
+            ws.close()
+            while len(registry_for(self._app)) > 1:
+                await asyncio.sleep(0.01)  # wait-ok: until the server saw the close
+            await asyncio.sleep(0.05)  # wait-ok: on_close runs on a later loop iteration
+        assert len(registry_for(self._app)) == 1
+        other.close()
