@@ -1,7 +1,8 @@
 """The chat-room example (examples/chatroom): its protocol through the test client, then two real
 browser tabs, one on websocket and one on xhr-polling, chatting with each other.
 
-Set CHATROOM_SCREENSHOT=/some/path.png to save a screenshot of a tab with a few messages.
+The browser test also saves the screenshot that README.rst shows, docs/chatroom.png (or the path in
+CHATROOM_SCREENSHOT): a tab after a short conversation.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tornad_io.registry import connections_of
 from tornad_io.testing import AppServer, SocketIOClient
 
 page_log = logging.getLogger("chatroom.page")
+REPOSITORY = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -242,8 +244,8 @@ def test_two_tabs_chat(chatroom: ModuleType, tabs: list[ChatTab], browser: Any, 
             for tab in (alice, bjorn):
                 tab.expect_chat(*conversation[:count])
 
-        screenshot = os.environ.get("CHATROOM_SCREENSHOT")
-        if screenshot and leaving == "xhr-polling":
+        screenshot = os.environ.get("CHATROOM_SCREENSHOT", str(REPOSITORY / "docs" / "chatroom.png"))
+        if leaving == "xhr-polling":
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
             alice.page.screenshot(path=screenshot)
 
