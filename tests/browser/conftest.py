@@ -13,21 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext
 from sio_browser import CLIENT_JS, ServerRecord, echo_server
 
 from tornad_io.testing import AppServer
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")
@@ -40,29 +29,6 @@ def socket_io_js() -> Path:
             pytrace=False,
         )
     return CLIENT_JS
-
-
-# Playwright's sync API keeps its asyncio loop marked as running in the main thread for as long as
-# it is started, which breaks every later test that runs an event loop there (Tornado's
-# AsyncTestCase, asyncio.run: "Cannot run the event loop while another loop is running").
-# So Playwright and the browser live for one test module only, not for the whole session.
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    """One headless Chromium for the test module (see above for why not for the session)."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing. Run `make test` as root (it installs it) or `sudo apt-get install chromium`.",
-            pytrace=False,
-        )
-    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-    yield chromium
-    chromium.close()
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 
 from tests.deploy.cluster_app import CLIENT_JS
@@ -49,8 +49,6 @@ from tornad_io.codec import encode_frame
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_CONF = ROOT / "deploy" / "nginx.conf"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"]
 
 
 def _installed(name: str) -> str | None:
@@ -431,20 +429,6 @@ def test_a_stream_passes_each_payload_through_as_it_is_written(cluster: Cluster)
 
 
 # -- the browser --------------------------------------------------------------------------
-
-
-# Module scope, never session: Playwright's sync API keeps an event loop marked as running in the
-# main thread while it is started, which breaks later tests that run asyncio or Tornado loops.
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `sudo apt-get install chromium` (make test does it)", pytrace=False)
-    with sync_playwright() as driver:
-        chromium = driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class Tab:
