@@ -19,7 +19,7 @@ from tests.fanout_app import Shouter, make_app
 from tests.helpers import messages
 from tests.servers import RedisServer
 from tornad_io.codec import encode_frame
-from tornad_io.registry import connections_of
+from tornad_io.fanout import connections_of
 from tornad_io.testing import AppServer, SocketIOClient
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,21 +14,46 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import simplejson
 
-from tornad_io.registry import connections_of
-
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["RedisFanOut", "deliver_frame", "deliver_locally", "register_handler_class"]
+    from tornad_io.connection import Connection
+
+__all__ = [
+    "RedisFanOut",
+    "audience_of",
+    "connections_of",
+    "deliver_frame",
+    "deliver_locally",
+    "register_handler_class",
+]
 
 log = logging.getLogger(__name__)
 
 #: Handler classes by their dotted name: how a broadcast from another process finds its class.
 _handler_classes: dict[str, type] = {}
+
+#: Open connections by handler class, across applications: whom a broadcast reaches.
+#: Registries add and remove connections here as they open and close.
+_audiences: weakref.WeakKeyDictionary[type, dict[str, Connection]] = weakref.WeakKeyDictionary()
+
+
+def audience_of(handler_class: type) -> dict[str, Connection]:
+    """The live table of ``handler_class``'s open connections in this process, by session id."""
+    audience = _audiences.get(handler_class)
+    if audience is None:
+        audience = _audiences[handler_class] = {}
+    return audience
+
+
+def connections_of(handler_class: type) -> list[Connection]:
+    """A snapshot of the open connections whose handler is exactly ``handler_class``."""
+    return list(_audiences.get(handler_class, {}).values())
 
 
 def class_key(handler_class: type) -> str:

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 import tornado.ioloop
 import tornado.web
 
+from tornad_io.fanout import RedisFanOut, audience_of
 from tornad_io.settings import Settings
 
 if TYPE_CHECKING:
     from tornad_io.connection import Connection
 
-__all__ = ["Registry", "Stats", "connections_of", "new_session_id", "registry_for", "stats"]
+__all__ = ["Registry", "Stats", "new_session_id", "registry_for", "stats"]
 
 
 def new_session_id(worker_tag: str = "") -> str:
@@ -68,7 +69,7 @@ class Registry:
 
     def add(self, connection: Connection) -> None:
         self._connections[connection.session_id] = connection
-        _by_class.setdefault(type(connection.handler), {})[connection.session_id] = connection
+        audience_of(type(connection.handler))[connection.session_id] = connection
         if self._sweeper is None:
             self._sweeper = tornado.ioloop.PeriodicCallback(self.sweep, self.sweep_interval * 1000)
             self._sweeper.start()
@@ -79,9 +80,9 @@ class Registry:
     def remove(self, connection: Connection) -> None:
         if self._connections.get(connection.session_id) is connection:
             del self._connections[connection.session_id]
-        of_class = _by_class.get(type(connection.handler))
-        if of_class is not None and of_class.get(connection.session_id) is connection:
-            del of_class[connection.session_id]
+        audience = audience_of(type(connection.handler))
+        if audience.get(connection.session_id) is connection:
+            del audience[connection.session_id]
         if not self._connections and self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
@@ -116,15 +117,6 @@ class Registry:
         return list(self._connections.values())
 
 
-#: Open connections by handler class, across applications: what ``broadcast`` reaches.
-_by_class: weakref.WeakKeyDictionary[type, dict[str, Connection]] = weakref.WeakKeyDictionary()
-
-
-def connections_of(handler_class: type) -> list[Connection]:
-    """A snapshot of the open connections whose handler is exactly ``handler_class``."""
-    return list(_by_class.get(handler_class, {}).values())
-
-
 _registries: weakref.WeakKeyDictionary[tornado.web.Application, Registry] = weakref.WeakKeyDictionary()
 
 
@@ -134,8 +126,6 @@ def registry_for(application: tornado.web.Application) -> Registry:
     if registry is None:
         registry = _registries[application] = Registry(Settings.from_application(application.settings))
         if registry.settings.redis_url is not None:
-            from tornad_io.fanout import RedisFanOut  # the fan-out needs the registry, not the reverse
-
             RedisFanOut.for_url(registry.settings.redis_url)
     return registry
 

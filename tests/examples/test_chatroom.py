@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tornad_io.registry import connections_of
+from tornad_io.fanout import connections_of
 from tornad_io.testing import AppServer, SocketIOClient
 
 page_log = logging.getLogger("chatroom.page")
