@@ -218,11 +218,15 @@ class Connection:
 
     def send_frame(self, frame: str) -> None:
         """:meth:`send` for a message already framed (a broadcast encodes once for everyone)."""
+        transport = self._transport
+        if transport is not None and self.state is State.OPEN and not self._outbox:
+            transport.push_payload(frame)  # the common case: straight through, nothing queued
+            return
         if self.state is State.CLOSED:
             log.debug("send on closed connection %s ignored", self.short_id)
             return
         self._outbox.append(frame)
-        if self._transport is not None and self.state is State.OPEN:
+        if transport is not None and self.state is State.OPEN:
             self._flush()
 
     def _flush(self) -> None:
