@@ -17,11 +17,15 @@ is judged instead, and a request that says it is cross-site
 from __future__ import annotations
 
 import fnmatch
+import functools
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = ["Origin", "OriginPolicy"]
+
+#: How many distinct origins and Host values are remembered parsed.
+PARSED_CACHE_SIZE = 1024
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -36,7 +40,14 @@ class Origin:
 
     @classmethod
     def parse(cls, url: str) -> Origin | None:
-        """The origin of an ``Origin`` value or any absolute URL; ``None`` for ``null`` or junk."""
+        """The origin of an ``Origin`` value or any absolute URL; ``None`` for ``null`` or junk.
+
+        Remembered: a server sees the same few origins over and over.
+        """
+        return _parse_origin(url)
+
+    @classmethod
+    def _parse(cls, url: str) -> Origin | None:
         try:
             parts = urllib.parse.urlsplit(url.strip())
             port = parts.port
@@ -51,6 +62,11 @@ class Origin:
     def of_server(cls, scheme: str, host_header: str) -> Origin | None:
         """The server's own origin as a request reached it (``request.protocol``, ``Host``)."""
         return cls.parse(f"{scheme}://{host_header}")
+
+
+@functools.lru_cache(maxsize=PARSED_CACHE_SIZE)
+def _parse_origin(url: str) -> Origin | None:
+    return Origin._parse(url)
 
 
 class OriginPolicy:

@@ -17,6 +17,7 @@ import tornado.escape
 import tornado.httputil
 import tornado.routing
 
+from tornad_io.connection import TransportKind
 from tornad_io.settings import ALL_PROTOCOLS
 from tornad_io.transports import TRANSPORTS
 
@@ -45,10 +46,16 @@ class URLPattern(tornado.routing.Matcher):
         if found is None:
             return None
         kwargs = {
-            name: None if value is None else tornado.escape.url_unescape(value, encoding=None, plus=False)
-            for name, value in found.groupdict().items()
+            name: None if value is None else _unquote(value) for name, value in found.groupdict().items()
         }
         return {"path_args": [], "path_kwargs": kwargs}
+
+
+def _unquote(value: str) -> bytes:
+    # Tornado hands handlers percent-decoded bytes; most values have nothing to decode.
+    if "%" not in value:
+        return value.encode("latin-1")
+    return tornado.escape.url_unescape(value, encoding=None, plus=False)
 
 
 Rule = tuple[URLPattern, list[tuple[URLPattern, Any, dict[str, Any]]]]
@@ -67,7 +74,7 @@ def build_rule(
         prefix += re.escape(extra_sep or "") + f"(?P<extra>{extra_re})"
     protocols = "|".join(re.escape(protocol) for protocol in ALL_PROTOCOLS)
     options = {"handler_class": handler_class, "extra_re": extra_re}
-    transports = [
-        (URLPattern(prefix + transport.url_pattern), transport, options) for transport in TRANSPORTS.values()
-    ]
+    # The busiest transports first: every poll and every send tries these patterns in order.
+    busiest_first = sorted(TRANSPORTS.values(), key=lambda transport: transport.kind is not TransportKind.POLL)
+    transports = [(URLPattern(prefix + transport.url_pattern), transport, options) for transport in busiest_first]
     return (URLPattern(prefix + f"/(?P<protocol>{protocols})(?:/.*)?"), transports)

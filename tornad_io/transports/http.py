@@ -73,9 +73,10 @@ class HTTPTransport(tornado.web.RequestHandler):
         self.set_header("Pragma", "no-cache")
         self.set_header("X-Content-Type-Options", "nosniff")
         headers = self.request.headers
-        refusal = self.registry.settings.origins.refusal(headers, server_origin(self.request))
-        if refusal is not None:
-            self.refuse(403, "Origin not allowed", f" ({refusal})")
+        if "Origin" in headers or "Referer" in headers or "Sec-Fetch-Site" in headers:
+            refusal = self.registry.settings.origins.refusal(headers, server_origin(self.request))
+            if refusal is not None:
+                self.refuse(403, "Origin not allowed", f" ({refusal})")
         if "Origin" in headers:
             self.allow_origin(headers["Origin"])
         self._body = bytearray()

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import tornado.iostream
 import tornado.websocket
 
 from tornad_io.codec import ProtocolError
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["WebSocketTransport"]
 
 log = logging.getLogger(__name__)
+
+#: The RFC 6455 opcode of a text frame: every 0.6 payload is text.
+TEXT_FRAME = 0x1
 
 #: RFC 6455 close codes used when the client breaks the protocol.
 UNSUPPORTED_DATA = 1003
@@ -93,6 +97,19 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
     # -- Transport -------------------------------------------------------------------------
 
     def push_payload(self, payload: str) -> None:
+        protocol = self.ws_connection
+        if protocol is None or protocol.is_closing():
+            return  # on_close follows and ends the connection
+        write_frame = getattr(protocol, "_write_frame", None)
+        if write_frame is not None and not getattr(protocol, "_compressor", None):
+            # Tornado's write_message wraps every frame in an asyncio Task; writing the
+            # uncompressed text frame directly saves most of the per-message cost
+            # (bench/README.md). Any other protocol goes the public way.
+            try:
+                write_frame(True, TEXT_FRAME, payload.encode("utf-8"))
+            except tornado.iostream.StreamClosedError:
+                pass  # on_close follows
+            return
         try:
             self.write_message(payload).add_done_callback(_consume_write_error)
         except tornado.websocket.WebSocketClosedError:
