@@ -74,7 +74,7 @@ _need-chromium:
 
 # Static checks: part of `make test`, so CI runs them too.
 lint: setup
-	$(VPY) -m ruff check tornad_io tests examples
+	$(VPY) -m ruff check tornad_io tests examples bench
 	$(VPY) -m mypy --strict tornad_io
 
 test: setup chromium lint
@@ -89,3 +89,29 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) node_modules
+
+# -- benchmark (bench/README.md) --------------------------------------------------------------------
+# `make bench` installs what the benchmark needs beyond the test setup (python-socketio, py-spy),
+# then runs it (about 6 minutes; results in bench/results/latest.json and the bench/README.md table).
+
+BENCH_STAMP := $(VENV)/.bench-requirements-installed
+BENCH_ARGS  ?=
+
+.PHONY: bench bench-setup bench-smoke bench-profile
+
+bench-setup: $(BENCH_STAMP)
+	@:
+
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	@echo ">>> installing the benchmark's requirements (bench/requirements.txt) into $(VENV)"
+	@$(VPY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	@touch $@
+
+bench: bench-setup
+	$(VPY) -m bench.run $(BENCH_ARGS)
+
+bench-smoke: bench-setup
+	$(VPY) -m bench.run --smoke
+
+bench-profile: bench-setup
+	$(VPY) -m bench.profile --output bench/results/profile.md $(BENCH_ARGS)

@@ -1,0 +1,120 @@
+"""Start a contestant's server script in its own process, pinned to its own core."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.contestants import Contestant
+
+__all__ = ["REPO", "ServerProcess", "ServerError"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class ServerError(Exception):
+    """The server did not start, or died."""
+
+
+class ServerProcess:
+    """``python -m <contestant.module>`` on a free port; ``port`` and ``pid`` once started.
+
+    ``stop`` sends SIGTERM, on which every server script returns from its
+    loop (so a profiler wrapping it writes its statistics), then waits.
+    """
+
+    def __init__(
+        self,
+        contestant: Contestant,
+        cpu: int | None = None,
+        startup_timeout: float = 30.0,
+        launcher: list[str] | None = None,
+    ) -> None:
+        self.contestant = contestant
+        #: Interpreter arguments before ``-m <module>`` (e.g. ``["-m", "cProfile", "-o", path]``).
+        self.launcher = launcher or []
+        self.cpu = cpu
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self._log = tempfile.TemporaryFile()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None, "start the server first"
+        return self._proc.pid
+
+    def start(self) -> ServerProcess:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        env.pop("PYTHONASYNCIODEBUG", None)
+        env.pop("PYTHONDEVMODE", None)
+        cpu = self.cpu
+
+        def pin() -> None:
+            if cpu is not None:
+                os.sched_setaffinity(0, {cpu})
+
+        self._proc = subprocess.Popen(
+            [sys.executable, *self.launcher, "-m", self.contestant.module],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            preexec_fn=pin,  # noqa: PLW1509 (no threads in the runner)
+        )
+        assert self._proc.stdout is not None
+        deadline = time.monotonic() + self.startup_timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._proc.poll() is not None:
+                self.stop()
+                raise ServerError(f"{self.contestant.module} did not start:\n{self.log_tail()}")
+            ready, _, _ = select.select([self._proc.stdout], [], [], min(remaining, 0.5))
+            if ready:
+                chunk = os.read(self._proc.stdout.fileno(), 256)
+                if not chunk:
+                    continue
+                line += chunk
+        word, _, port = line.decode().strip().partition(" ")
+        if word != "LISTENING" or not port.isdigit():
+            self.stop()
+            raise ServerError(f"{self.contestant.module} printed {line!r} instead of 'LISTENING <port>'")
+        self.port = int(port)
+        return self
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def log_tail(self, lines: int = 15) -> str:
+        self._log.seek(0)
+        text = self._log.read().decode("utf-8", "replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+        self._log.close()

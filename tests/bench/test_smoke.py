@@ -1,0 +1,59 @@
+"""The benchmark keeps working: every contestant runs every scenario at a tiny size.
+
+Only the count checks are asserted (every message sent was answered, byte for
+byte and in order; every idle connection still answers).  No timing is
+asserted: this is the benchmark's smoke mode (``python -m bench.run --smoke``),
+seconds long, not a measurement.  python-socketio is skipped, with the reason,
+when it is not installed: the bench setup (``make bench-setup``) installs it,
+the test suite's setup does not.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.contestants import CONTESTANTS
+from bench.run import SMOKE_TIMING, smoke_contestant
+from bench.scenarios import SCENARIOS
+
+
+@pytest.mark.parametrize("name", list(CONTESTANTS))
+def test_every_message_is_accounted_for(name: str) -> None:
+    contestant = CONTESTANTS[name]
+    reason = contestant.unavailable()
+    if reason is not None:
+        pytest.skip(f"{name}: {reason}")
+
+    records = smoke_contestant(contestant)
+
+    expected = {s.name for s in SCENARIOS.values() if contestant.transport in s.transports}
+    assert {r["scenario"] for r in records} == expected
+    failures = {r["scenario"]: r["error"] for r in records if not r["ok"]}
+    assert not failures, failures
+    for record in records:
+        scenario = SCENARIOS[record["scenario"]]
+        connections = scenario.size(smoke=True)
+        assert record["connections"] == connections
+        if scenario.kind == "echo":
+            assert record["messages_checked"] >= connections * SMOKE_TIMING.min_messages
+        elif scenario.kind == "broadcast":
+            assert record["messages_sent"] >= SMOKE_TIMING.min_messages
+            assert record["messages_checked"] == record["messages_sent"] * connections
+        else:
+            assert record["messages_checked"] == connections
+
+
+def test_a_wrong_answer_fails_the_count_check() -> None:
+    """A contestant whose server answers something else must fail, not score."""
+    import dataclasses
+
+    from bench.contestants import BareWebSocket
+
+    class Liar(BareWebSocket):
+        def incoming(self, text: str, channel: str) -> bytes:
+            return super().incoming(text, channel) + b"!"
+
+    contestant = dataclasses.replace(CONTESTANTS["tornado-ws"], name="liar", adapter=Liar())
+    records = smoke_contestant(contestant, ["echo-c1-ascii", "broadcast-r100"])
+    assert [r["ok"] for r in records] == [False, False]
+    assert all("expected" in r["error"] for r in records)
