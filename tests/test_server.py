@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import ssl
+import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 import tornado.tcpclient
@@ -112,3 +117,40 @@ class TestSocketIOServer(tornado.testing.AsyncTestCase):
         assert response.code == 200
         first.stop()
         second.stop()
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a test certificate")
+class TestTLS(tornado.testing.AsyncTestCase):
+    @tornado.testing.gen_test
+    async def test_ssl_options_reach_the_http_server(self) -> None:
+        with tempfile.TemporaryDirectory() as directory:
+            cert, key = self_signed_certificate(Path(directory))
+            app = tornado.web.Application([echo_handler().routes("socket.io")], flash_policy_port=0)
+            server = SocketIOServer(
+                app, port=0, address="127.0.0.1", ssl_options={"certfile": str(cert), "keyfile": str(key)}
+            )
+            client = tornado.httpclient.AsyncHTTPClient()
+            response = await client.fetch(
+                f"https://127.0.0.1:{server.port}/socket.io/xhr-polling//1", validate_cert=False
+            )
+            assert messages(response.body)[1] == "welcome"
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            ws = await tornado.websocket.websocket_connect(
+                tornado.httpclient.HTTPRequest(f"wss://127.0.0.1:{server.port}/socket.io/websocket",
+                                               ssl_options=context)
+            )
+            assert messages(await ws.read_message())[1] == "welcome"  # type: ignore[arg-type]
+            ws.close()
+            server.stop()
