@@ -58,6 +58,15 @@ def _unquote(value: str) -> bytes:
     return tornado.escape.url_unescape(value, encoding=None, plus=False)
 
 
+def _url_shape(transport: Any) -> str:
+    """The path after the resource that ``transport`` serves (protocol-0.6.md §3)."""
+    name = f"(?P<protocol>{re.escape(transport.protocol)})"
+    if transport.kind is TransportKind.SOCKET:
+        return f"/{name}/?"  # ws://host:port/socket.io/websocket: every upgrade is a handshake
+    # /xhr-polling//<ts> (handshake), /<sid>/<ts> (poll), /<sid>/send; jsonp adds /<index>
+    return f"/{name}/(?P<session_id>[0-9A-Za-z]*)(?:/(?P<tail>.*))?"
+
+
 Rule = tuple[URLPattern, list[tuple[URLPattern, Any, dict[str, Any]]]]
 
 
@@ -76,5 +85,5 @@ def build_rule(
     options = {"handler_class": handler_class, "extra_re": extra_re}
     # The busiest transports first: every poll and every send tries these patterns in order.
     busiest_first = sorted(TRANSPORTS.values(), key=lambda transport: transport.kind is not TransportKind.POLL)
-    transports = [(URLPattern(prefix + transport.url_pattern), transport, options) for transport in busiest_first]
+    transports = [(URLPattern(prefix + _url_shape(transport)), transport, options) for transport in busiest_first]
     return (URLPattern(prefix + f"/(?P<protocol>{protocols})(?:/.*)?"), transports)

@@ -78,7 +78,6 @@ class FlashSocketTransport(WebSocketTransport):
     """RFC 6455 like the websocket transport, or draft-76 when the request carries both keys."""
 
     protocol: ClassVar[str] = "flashsocket"
-    url_pattern: ClassVar[str] = "/(?P<protocol>flashsocket)/?"
 
     #: Seconds a draft-76 client has to send key3 once it has its 101.
     key3_timeout: ClassVar[float] = 10.0

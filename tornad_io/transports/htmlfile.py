@@ -21,7 +21,6 @@ PREAMBLE = b"<html><body>".ljust(256, b" ")
 
 class HTMLFileTransport(StreamingTransport):
     protocol: ClassVar[str] = "htmlfile"
-    url_pattern: ClassVar[str] = "/(?P<protocol>htmlfile)/(?P<session_id>[0-9A-Za-z]*)(?:/(?P<tail>.*))?"
 
     def start_stream(self) -> None:
         self.set_header("Content-Type", "text/html; charset=UTF-8")

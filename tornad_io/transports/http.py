@@ -8,6 +8,7 @@ form-encoded ``data`` field holding one payload, answered ``200 text/plain ok``
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
 import urllib.parse
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
@@ -54,9 +55,9 @@ class HTTPTransport(tornado.web.RequestHandler):
 
     protocol: ClassVar[str]
     kind: ClassVar[TransportKind]
-    url_pattern: ClassVar[str]
 
     connection: Connection | None = None
+    _released: asyncio.Future[None] | None = None
 
     def initialize(self, handler_class: type[SocketIOHandler], extra_re: str | None) -> None:
         self.handler_class = handler_class
@@ -130,13 +131,34 @@ class HTTPTransport(tornado.web.RequestHandler):
             self.refuse(404, "Unknown or expired session")
         return connection
 
-    def carry(self, connection: Connection | None, path_kwargs: dict[str, Any]) -> None:
-        """Start carrying ``connection`` to the client, or a new one (a handshake) when ``None``."""
+    async def get(self, session_id: str = "", **kwargs: Any) -> None:
+        """Carry the session named in the URL (a handshake when it names none) until released.
+
+        The response stays open until the transport has written what it
+        carries (a poll: one payload; a stream: until the connection ends) or
+        the client goes away.
+        """
+        connection = self.find_connection(session_id) if session_id else None
+        self._released = asyncio.get_running_loop().create_future()
         if connection is None:
-            open_connection(self, path_kwargs)
+            open_connection(self, kwargs)
         else:
             self.connection = connection
             connection.attach(self)
+        if self.client_already_gone():
+            self.on_connection_close()
+        await self._released
+
+    def release(self) -> None:
+        """Let ``get`` return: the response is complete."""
+        if self._released is not None and not self._released.done():
+            self._released.set_result(None)
+
+    def on_connection_close(self) -> None:
+        """The client went away while its request was held."""
+        self.release()
+        if self.connection is not None:
+            self.connection.transport_lost(self)
 
     def client_already_gone(self) -> bool:
         """Whether the client closed its connection before we started holding the response.
@@ -147,6 +169,16 @@ class HTTPTransport(tornado.web.RequestHandler):
         """
         stream = getattr(self.request.connection, "stream", None)
         return stream is not None and bool(stream.closed())
+
+    def write_session_ended(self, reason: str) -> None:
+        """The answer to a request whose session ended before anything was written to it.
+
+        403 when ``on_open`` refused or failed (the client never gets an id),
+        else 404, which the 0.6.3 client answers by connecting again.
+        """
+        self.set_status(403 if reason in ("refused", "error") else 404)
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.write(f"session ended: {reason}")
 
     @abc.abstractmethod
     def push_payload(self, payload: str) -> None:

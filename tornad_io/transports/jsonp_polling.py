@@ -24,7 +24,6 @@ _INDEX = re.compile(r"(?:.*/)?(\d{1,6})")
 
 class JSONPPollingTransport(XHRPollingTransport):
     protocol: ClassVar[str] = "jsonp-polling"
-    url_pattern: ClassVar[str] = "/(?P<protocol>jsonp-polling)/(?P<session_id>[0-9A-Za-z]*)(?:/(?P<tail>.*))?"
     content_type: ClassVar[str] = "text/javascript; charset=UTF-8"
 
     callback_index = "0"

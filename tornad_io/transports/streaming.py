@@ -13,8 +13,7 @@ refused client gets a plain 403 rather than a stream without a session id.
 from __future__ import annotations
 
 import abc
-import asyncio
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from tornad_io.connection import TransportKind
 from tornad_io.transports.http import HTTPTransport
@@ -25,18 +24,7 @@ __all__ = ["StreamingTransport"]
 class StreamingTransport(HTTPTransport):
     kind: ClassVar[TransportKind] = TransportKind.STREAM
 
-    _ended: asyncio.Future[None] | None = None
     _started = False
-
-    async def get(self, session_id: str = "", **kwargs: Any) -> None:
-        # The 0.6 client opens its stream only to handshake; a stream for a
-        # known id replaces the current one (e.g. a proxy retrying the GET).
-        connection = self.find_connection(session_id) if session_id else None
-        self._ended = asyncio.get_running_loop().create_future()
-        self.carry(connection, kwargs)
-        if self.client_already_gone():
-            self.on_connection_close()
-        await self._ended
 
     @abc.abstractmethod
     def start_stream(self) -> None:
@@ -45,16 +33,6 @@ class StreamingTransport(HTTPTransport):
     @abc.abstractmethod
     def render_payload(self, payload: str) -> bytes:
         """One payload as the bytes of one chunk of the stream."""
-
-    def _end(self) -> None:
-        if self._ended is not None and not self._ended.done():
-            self._ended.set_result(None)
-
-    def on_connection_close(self) -> None:
-        """The client closed the stream: the connection is gone."""
-        self._end()
-        if self.connection is not None:
-            self.connection.transport_lost(self)
 
     # -- Transport -------------------------------------------------------------------------
 
@@ -73,8 +51,6 @@ class StreamingTransport(HTTPTransport):
         if self._finished:
             return
         if not self._started:
-            self.set_status(403 if reason in ("refused", "error") else 404)
-            self.set_header("Content-Type", "text/plain; charset=UTF-8")
-            self.write(f"session ended: {reason}")
+            self.write_session_ended(reason)
         self.finish()
-        self._end()
+        self.release()

@@ -44,7 +44,6 @@ def _consume_write_error(future: asyncio.Future[Any]) -> None:
 class WebSocketTransport(tornado.websocket.WebSocketHandler):
     protocol: ClassVar[str] = "websocket"
     kind: ClassVar[TransportKind] = TransportKind.SOCKET
-    url_pattern: ClassVar[str] = "/(?P<protocol>websocket)/?"
 
     connection: Connection | None = None
 

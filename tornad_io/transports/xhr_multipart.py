@@ -19,7 +19,6 @@ __all__ = ["XHRMultipartTransport"]
 
 class XHRMultipartTransport(StreamingTransport):
     protocol: ClassVar[str] = "xhr-multipart"
-    url_pattern: ClassVar[str] = "/(?P<protocol>xhr-multipart)/(?P<session_id>[0-9A-Za-z]*)(?:/(?P<tail>.*))?"
 
     boundary = ""
 

@@ -10,8 +10,7 @@ in order, in the next one.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from tornad_io.connection import TransportKind
 from tornad_io.transports.http import HTTPTransport
@@ -22,40 +21,19 @@ __all__ = ["XHRPollingTransport"]
 class XHRPollingTransport(HTTPTransport):
     protocol: ClassVar[str] = "xhr-polling"
     kind: ClassVar[TransportKind] = TransportKind.POLL
-    url_pattern: ClassVar[str] = "/(?P<protocol>xhr-polling)/(?P<session_id>[0-9A-Za-z]*)(?:/(?P<tail>.*))?"
 
     content_type: ClassVar[str] = "text/plain; charset=UTF-8"
-
-    _answered: asyncio.Future[None] | None = None
-
-    async def get(self, session_id: str = "", **kwargs: Any) -> None:
-        connection = self.find_connection(session_id) if session_id else None
-        self._answered = asyncio.get_running_loop().create_future()
-        self.carry(connection, kwargs)
-        if self.client_already_gone():
-            self.on_connection_close()
-        await self._answered
 
     def render_payload(self, payload: str) -> str:
         """The response body for ``payload`` (jsonp wraps it in a callback)."""
         return payload
-
-    def _done(self) -> None:
-        if self._answered is not None and not self._answered.done():
-            self._answered.set_result(None)
-
-    def on_connection_close(self) -> None:
-        """The client aborted the held poll: the session waits for its next one."""
-        self._done()
-        if self.connection is not None:
-            self.connection.transport_lost(self)
 
     # -- Transport -------------------------------------------------------------------------
 
     def push_payload(self, payload: str) -> None:
         if self._finished:
             return
-        self._done()
+        self.release()
         self.set_header("Content-Type", self.content_type)
         self.finish(self.render_payload(payload).encode("utf-8"))
         if self.connection is not None:
@@ -64,7 +42,6 @@ class XHRPollingTransport(HTTPTransport):
     def terminate(self, reason: str) -> None:
         if self._finished:
             return
-        self._done()
-        self.set_status(403 if reason in ("refused", "error") else 404)
-        self.set_header("Content-Type", "text/plain; charset=UTF-8")
-        self.finish(f"session ended: {reason}")
+        self.release()
+        self.write_session_ended(reason)
+        self.finish()
