@@ -131,7 +131,7 @@ class AsyncHandler(SocketIOHandler):
         self.send(message)
 
     async def on_close(self) -> None:
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # wait-ok: an on_close that awaits something
         self.recorder.add("close")
 
 

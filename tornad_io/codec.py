@@ -18,6 +18,7 @@ original protocol were JavaScript: an astral character such as ``😀`` counts
 from __future__ import annotations
 
 import decimal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -152,14 +153,7 @@ def decode_payload(payload: str, max_frame: int = DEFAULT_MAX_FRAME) -> list[Mes
     valid JSON.  Nothing is returned for a payload that fails: the caller
     rejects it whole rather than acting on part of it.
     """
-    messages: list[Message] = []
-    position = 0
-    end = len(payload)
-    while position < end:
-        start, length = _frame_header(payload, position, max_frame)
-        position = _advance(payload, start, length)
-        messages.append(_parse_message(payload[start:position], start))
-    return messages
+    return _decode(payload, max_frame, _take)
 
 
 def decode_form_payload(payload: str, max_frame: int = DEFAULT_MAX_FRAME) -> list[Message]:
@@ -172,21 +166,31 @@ def decode_form_payload(payload: str, max_frame: int = DEFAULT_MAX_FRAME) -> lis
     its CRLFs become ``\n``.  Otherwise the CRLFs are taken literally.
     """
     if "\r\n" not in payload:
-        return decode_payload(payload, max_frame)
+        return _decode(payload, max_frame, _take)
+    return _decode(payload, max_frame, _take_folding_crlf)
+
+
+def _decode(payload: str, max_frame: int, take: Callable[[str, int, int], tuple[str, int]]) -> list[Message]:
+    """Frames back to back; ``take`` reads one message text and says where the next frame starts."""
     messages: list[Message] = []
     position = 0
-    end = len(payload)
-    while position < end:
+    while position < len(payload):
         start, length = _frame_header(payload, position, max_frame)
-        folded = _advance_folding_crlf(payload, start, length)
-        if folded is not None and (folded == end or payload.startswith(FRAME, folded)):
-            position = folded
-            text = payload[start:position].replace("\r\n", "\n")
-        else:
-            position = _advance(payload, start, length)
-            text = payload[start:position]
+        text, position = take(payload, start, length)
         messages.append(_parse_message(text, start))
     return messages
+
+
+def _take(payload: str, start: int, units: int) -> tuple[str, int]:
+    stop = _advance(payload, start, units)
+    return payload[start:stop], stop
+
+
+def _take_folding_crlf(payload: str, start: int, units: int) -> tuple[str, int]:
+    folded = _advance_folding_crlf(payload, start, units)
+    if folded is not None and (folded == len(payload) or payload.startswith(FRAME, folded)):
+        return payload[start:folded].replace("\r\n", "\n"), folded
+    return _take(payload, start, units)
 
 
 def _advance_folding_crlf(payload: str, start: int, units: int) -> int | None:
