@@ -40,9 +40,7 @@ from tornad_io.registry import Registry, new_session_id
 if TYPE_CHECKING:
     import beaker.session
 
-    from tornad_io.socket_io import SocketIOHandler
-
-__all__ = ["Connection", "State", "Transport", "TransportKind"]
+__all__ = ["Connection", "Handler", "HandlerFactory", "State", "Transport", "TransportKind"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +70,20 @@ class TransportKind(enum.Enum):
     POLL = "poll"
 
 
+class Handler(Protocol):
+    """What a connection calls on the application's object (``SocketIOHandler`` is one)."""
+
+    def on_open(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def on_message(self, message: Any) -> Any: ...
+
+    def on_close(self) -> Any: ...
+
+
+#: Makes the application's object for a new connection: ``SocketIOHandler`` subclasses are these.
+HandlerFactory = Callable[["Connection"], Handler]
+
+
 class Transport(Protocol):
     """What a connection needs from the request currently carrying it to the client."""
 
@@ -99,7 +111,7 @@ class Connection:
 
     def __init__(
         self,
-        handler_class: type[SocketIOHandler],
+        handler_class: HandlerFactory,
         registry: Registry,
         application: tornado.web.Application,
         request: tornado.httputil.HTTPServerRequest,
@@ -125,7 +137,7 @@ class Connection:
         self._beat_timer: object | None = None
         self._beats = 0
         self._awaited_echo: str | None = None
-        self.handler = handler_class(self)
+        self.handler: Handler = handler_class(self)
 
     def __repr__(self) -> str:
         return f"<Connection {self.short_id} {self.protocol} {self.state.value}>"

@@ -11,18 +11,15 @@ The URL shapes are those the 0.6 client builds (protocol-0.6.md §3)::
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import tornado.escape
 import tornado.httputil
 import tornado.routing
 
-from tornad_io.connection import TransportKind
+from tornad_io.connection import HandlerFactory, TransportKind
 from tornad_io.settings import ALL_PROTOCOLS
 from tornad_io.transports import TRANSPORTS
-
-if TYPE_CHECKING:
-    from tornad_io.socket_io import SocketIOHandler
 
 __all__ = ["URLPattern", "build_rule"]
 
@@ -71,7 +68,7 @@ Rule = tuple[URLPattern, list[tuple[URLPattern, Any, dict[str, Any]]]]
 
 
 def build_rule(
-    handler_class: type[SocketIOHandler], resource: str, extra_re: str | None = None, extra_sep: str | None = None
+    handler_class: HandlerFactory, resource: str, extra_re: str | None = None, extra_sep: str | None = None
 ) -> Rule:
     """``(URLPattern, [per-transport rules])``, a rule ``tornado.web.Application`` accepts.
 

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import tornado.httputil
 import tornado.web
 
-from tornad_io.connection import Connection, Transport
+from tornad_io.connection import Connection, HandlerFactory, Transport
 from tornad_io.origins import Origin
 from tornad_io.registry import Registry
-
-if TYPE_CHECKING:
-    from tornad_io.socket_io import SocketIOHandler
 
 __all__ = ["TransportHandler", "open_arguments", "open_connection", "server_origin", "transport_enabled"]
 
@@ -30,7 +27,7 @@ log = logging.getLogger(__name__)
 class TransportHandler(Transport, Protocol):
     """A transport as a Tornado request handler sees it, configured by the route."""
 
-    handler_class: type[SocketIOHandler]
+    handler_class: HandlerFactory
     extra_re: str | None
     registry: Registry
     application: tornado.web.Application

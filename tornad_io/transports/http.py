@@ -11,18 +11,15 @@ import abc
 import asyncio
 import logging
 import urllib.parse
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 import tornado.http1connection
 import tornado.web
 
 from tornad_io.codec import Message, ProtocolError, decode_payload
-from tornad_io.connection import Connection, TransportKind
+from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.registry import registry_for
 from tornad_io.transports.base import open_connection, server_origin, transport_enabled
-
-if TYPE_CHECKING:
-    from tornad_io.socket_io import SocketIOHandler
 
 __all__ = ["HTTPTransport", "form_data"]
 
@@ -59,7 +56,7 @@ class HTTPTransport(tornado.web.RequestHandler):
     connection: Connection | None = None
     _released: asyncio.Future[None] | None = None
 
-    def initialize(self, handler_class: type[SocketIOHandler], extra_re: str | None) -> None:
+    def initialize(self, handler_class: HandlerFactory, extra_re: str | None) -> None:
         self.handler_class = handler_class
         self.extra_re = extra_re
         self.registry = registry_for(self.application)

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import tornado.iostream
 import tornado.websocket
 
 from tornad_io.codec import ProtocolError
-from tornad_io.connection import Connection, TransportKind
+from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.origins import Origin
 from tornad_io.registry import registry_for
 from tornad_io.transports.base import open_connection, server_origin, transport_enabled
-
-if TYPE_CHECKING:
-    from tornad_io.socket_io import SocketIOHandler
 
 __all__ = ["WebSocketTransport"]
 
@@ -47,7 +44,7 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
 
     connection: Connection | None = None
 
-    def initialize(self, handler_class: type[SocketIOHandler], extra_re: str | None) -> None:
+    def initialize(self, handler_class: HandlerFactory, extra_re: str | None) -> None:
         self.handler_class = handler_class
         self.extra_re = extra_re
         self.registry = registry_for(self.application)
