@@ -109,13 +109,21 @@ def test_round_trip(messages: list[object]) -> None:
     assert decoded == messages
 
 
-@settings(max_examples=500, deadline=None)
-@given(st.text())
+# Text that looks like frames most of the time: markers, digits and the odd astral character.
+frame_like = st.lists(
+    st.sampled_from(["~m~", "~j~", "~h~", "0", "1", "5", "12", "\r\n", "{", "}", '"', "x", "😀", "é"]) | st.text(max_size=3),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text() | frame_like)
 def test_arbitrary_text_decodes_or_raises_protocol_error(payload: str) -> None:
-    try:
-        decode_payload(payload)
-    except ProtocolError:
-        pass
+    for decode in (decode_payload, codec.decode_form_payload):
+        try:
+            decode(payload, max_frame=64)
+        except ProtocolError:
+            pass
 
 
 class TestFormPayloads:

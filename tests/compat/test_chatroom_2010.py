@@ -70,11 +70,12 @@ def port_taken(port: int) -> str | None:
 
 
 class Program:
-    """chatroom_2010.py running as ``python chatroom_2010.py`` in this folder, its output in files."""
+    """A 2010-style program running as ``python <program>`` in this folder, its output in files."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.stdout_path = workdir / "chatroom_2010.stdout"
-        self.stderr_path = workdir / "chatroom_2010.stderr"
+    def __init__(self, workdir: Path, program: Path = PROGRAM) -> None:
+        self.name = program.name
+        self.stdout_path = workdir / f"{program.stem}.stdout"
+        self.stderr_path = workdir / f"{program.stem}.stderr"
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         # A test runner started in the background may ignore SIGINT, and a child keeps that
         # disposition: then Python would never raise KeyboardInterrupt in it. Let it have SIGINT.
@@ -84,7 +85,7 @@ class Program:
         try:
             with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
                 self.process = subprocess.Popen(
-                    [sys.executable, PROGRAM.name], cwd=HERE, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+                    [sys.executable, program.name], cwd=HERE, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err
                 )
         finally:
             if inherited == signal.SIG_IGN:
@@ -93,7 +94,7 @@ class Program:
     def output(self) -> str:
         out = self.stdout_path.read_text(encoding="utf-8", errors="replace")
         err = self.stderr_path.read_text(encoding="utf-8", errors="replace")
-        return f"--- chatroom_2010.py stdout:\n{out}--- chatroom_2010.py stderr:\n{err}"
+        return f"--- {self.name} stdout:\n{out}--- {self.name} stderr:\n{err}"
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
@@ -104,13 +105,13 @@ class Program:
         while True:
             code = self.process.poll()
             if code is not None:
-                pytest.fail(f"chatroom_2010.py exited with {code} before listening on {port}\n{self.output()}")
+                pytest.fail(f"{self.name} exited with {code} before listening on {port}\n{self.output()}")
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                     return
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"chatroom_2010.py did not listen on {port} within {timeout} s\n{self.output()}")
+                    pytest.fail(f"{self.name} did not listen on {port} within {timeout} s\n{self.output()}")
                 time.sleep(0.05)  # wait-ok: polling a port of another process, bounded above
 
     def interrupt(self, timeout: float = 10.0) -> int | None:
@@ -324,3 +325,25 @@ def test_the_2010_chatroom_runs_unchanged(chatroom_2010: Program, browser: Brows
     code = program.interrupt()
     assert code == 0, f"chatroom_2010.py exit code after SIGINT: {code}\n{program.output()}"
     assert "Traceback" not in program.stderr(), program.output()
+
+
+def test_the_2010_starting_manually_recipe_runs_verbatim(tmp_path: Path) -> None:
+    """FlashPolicyServer(port=8043, policy_file=...) binds by itself; HTTPServer + IOLoop serve the app."""
+    for port in (HTTP_PORT, POLICY_PORT):
+        problem = port_taken(port)
+        if problem:
+            pytest.fail(f"{problem}: the 2010 recipe listens on it; free it and run again.", pytrace=False)
+    program = Program(tmp_path, HERE / "start_manually_2010.py")
+    try:
+        program.wait_listening(HTTP_PORT)
+        program.wait_listening(POLICY_PORT)
+        assert flash_policy_request(POLICY_PORT).endswith(b"</cross-domain-policy>\n\x00")
+        with socket.create_connection(("127.0.0.1", HTTP_PORT), timeout=5) as sock:
+            sock.sendall(b"GET /socket.io/xhr-polling//1 HTTP/1.1\r\nHost: 127.0.0.1:8888\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200") and b"~m~32~m~" in answer, answer
+    finally:
+        program.kill()
+    assert POLICY_FILE_2010 in program.stderr() or Path(POLICY_FILE_2010).is_file()
