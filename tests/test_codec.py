@@ -110,10 +110,8 @@ def test_round_trip(messages: list[object]) -> None:
 
 
 # Text that looks like frames most of the time: markers, digits and the odd astral character.
-frame_like = st.lists(
-    st.sampled_from(["~m~", "~j~", "~h~", "0", "1", "5", "12", "\r\n", "{", "}", '"', "x", "😀", "é"]) | st.text(max_size=3),
-    max_size=30,
-).map("".join)
+pieces = st.sampled_from(["~m~", "~j~", "~h~", "0", "1", "5", "12", "\r\n", "{", "}", '"', "x", "😀", "é"])
+frame_like = st.lists(pieces | st.text(max_size=3), max_size=30).map("".join)
 
 
 @settings(max_examples=3000, deadline=None)
