@@ -8,7 +8,6 @@ the ``extraRE`` it was built with, as ``initialize`` keyword arguments.
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any, Protocol
 
@@ -20,9 +19,6 @@ from tornad_io.origins import Origin
 from tornad_io.registry import Registry
 
 __all__ = ["TransportHandler", "open_arguments", "open_connection", "server_origin", "transport_enabled"]
-
-log = logging.getLogger(__name__)
-
 
 class TransportHandler(Transport, Protocol):
     """A transport as a Tornado request handler sees it, configured by the route."""
