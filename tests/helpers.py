@@ -52,6 +52,19 @@ def echo_handler() -> type[SocketIOHandler]:
     return Echo
 
 
+class StaticFile(tornado.web.RequestHandler):
+    """Serves one file's bytes, never cached: test pages and the npm client script."""
+
+    def initialize(self, body: bytes, content_type: str) -> None:
+        self.body = body
+        self.content_type = content_type
+
+    def get(self) -> None:
+        self.set_header("Content-Type", self.content_type)
+        self.set_header("Cache-Control", "no-store")
+        self.write(self.body)
+
+
 def app_for(handler: type[SocketIOHandler], resource: str = "socket.io", **settings: Any) -> tornado.web.Application:
     return tornado.web.Application([handler.routes(resource)], **settings)
 

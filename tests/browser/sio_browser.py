@@ -21,6 +21,7 @@ import tornado.web
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, WebSocket
 
+from tests.helpers import StaticFile
 from tornad_io import SocketIOHandler
 from tornad_io.testing import AppServer
 
@@ -76,19 +77,6 @@ class ServerRecord:
             return f"server saw opens={self.opens} closes={self.closes} received={self.received!r}"
 
 
-class _StaticFile(tornado.web.RequestHandler):
-    """Serves one file from memory, never cached."""
-
-    def initialize(self, body: bytes, content_type: str) -> None:
-        self._body = body
-        self._content_type = content_type
-
-    def get(self) -> None:
-        self.set_header("Content-Type", self._content_type)
-        self.set_header("Cache-Control", "no-store")
-        self.write(self._body)
-
-
 class _NoFavicon(tornado.web.RequestHandler):
     """Answers the browser's automatic favicon request, so that no 404 clutters the page's log."""
 
@@ -115,17 +103,17 @@ def make_echo_app(record: ServerRecord, client_js: Path = CLIENT_JS, **settings:
         [
             (
                 r"/socket\.io\.js",
-                _StaticFile,
+                StaticFile,
                 {"body": client_js.read_bytes(), "content_type": "text/javascript"},
             ),
             (
                 r"/shims\.js",
-                _StaticFile,
+                StaticFile,
                 {"body": SHIMS_JS.read_bytes(), "content_type": "text/javascript"},
             ),
             (
                 r"/page\.html",
-                _StaticFile,
+                StaticFile,
                 {"body": PAGE_HTML.read_bytes(), "content_type": "text/html; charset=utf-8"},
             ),
             (r"/favicon\.ico", _NoFavicon),

@@ -21,6 +21,7 @@ from typing import Any
 
 import tornado.web
 
+from tests.helpers import StaticFile
 from tornad_io import SocketIOHandler, SocketIOServer
 from tornad_io.fanout import RedisFanOut
 from tornad_io.registry import registry_for
@@ -39,17 +40,6 @@ class Room(SocketIOHandler):
         type(self).broadcast(message, exclude=self)
 
 
-class StaticFile(tornado.web.RequestHandler):
-    def initialize(self, path: Path, content_type: str) -> None:
-        self.path = path
-        self.content_type = content_type
-
-    def get(self) -> None:
-        self.set_header("Content-Type", self.content_type)
-        self.set_header("Cache-Control", "no-store")
-        self.write(self.path.read_bytes())
-
-
 class NoContent(tornado.web.RequestHandler):
     def get(self) -> None:
         self.set_status(204)  # the browser's automatic /favicon.ico
@@ -58,8 +48,8 @@ class NoContent(tornado.web.RequestHandler):
 def make_app(**settings: Any) -> tornado.web.Application:
     return tornado.web.Application(
         [
-            (r"/page\.html", StaticFile, {"path": PAGE_HTML, "content_type": "text/html; charset=utf-8"}),
-            (r"/socket\.io\.js", StaticFile, {"path": CLIENT_JS, "content_type": "text/javascript"}),
+            (r"/page\.html", StaticFile, {"body": PAGE_HTML.read_bytes(), "content_type": "text/html; charset=utf-8"}),
+            (r"/socket\.io\.js", StaticFile, {"body": CLIENT_JS.read_bytes(), "content_type": "text/javascript"}),
             (r"/favicon\.ico", NoContent),
             Room.routes("socket.io"),
         ],
