@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import tornado.tcpclient
 import tornado.testing
 import tornado.web
 import tornado.websocket
@@ -13,7 +14,7 @@ import tornado.websocket
 from tests.helpers import RawStream, Recorder, app_for, echo_handler, messages
 from tornad_io import SocketIOHandler
 from tornad_io.codec import Heartbeat, encode_frame
-from tornad_io.connection import State
+from tornad_io.connection import TRANSITIONS, State
 from tornad_io.registry import registry_for
 
 
@@ -218,3 +219,119 @@ class TestOnCloseFailure(tornado.testing.AsyncHTTPTestCase):
             await asyncio.sleep(0.05)  # wait-ok: on_close runs on a later loop iteration
         assert len(registry_for(self._app)) == 1
         other.close()
+
+
+class SlowOpener(SocketIOHandler):
+    """on_open awaits a gate the test opens, so a client can leave while it runs."""
+
+    recorder: Recorder
+    gate: asyncio.Event
+
+    async def on_open(self, *args: Any, **kwargs: Any) -> None:
+        self.recorder.add("opening")
+        await self.gate.wait()
+        self.recorder.add("opened")
+
+    def on_message(self, message: Any) -> None:
+        self.send(message)
+
+    def on_close(self) -> None:
+        self.recorder.add("close")
+
+
+class TestLeavingWhileOnOpenRuns(tornado.testing.AsyncHTTPTestCase):
+    def get_app(self) -> tornado.web.Application:
+        self.recorder = Recorder()
+        self.gate = asyncio.Event()
+        handler = type("S", (SlowOpener,), {"recorder": self.recorder, "gate": self.gate})
+        return app_for(handler, socket_io_close_timeout=60.0)
+
+    async def until_released(self) -> None:
+        registry = registry_for(self._app)
+        while len(registry):
+            await asyncio.sleep(0.01)  # wait-ok: polling a condition, not a timing guess
+
+    @tornado.testing.gen_test
+    async def test_a_websocket_that_leaves_still_gets_on_close_once_on_open_returns(self) -> None:
+        ws = await tornado.websocket.websocket_connect(self.get_url("/socket.io/websocket").replace("http", "ws"))
+        await self.recorder.wait("opening")
+        connection = registry_for(self._app).connections()[0]
+        ws.close()
+        await self.until_released()
+        assert connection.state is State.ABANDONED
+        assert self.recorder.of("close") == []  # on_open has not returned yet
+        self.gate.set()
+        await self.recorder.wait("close")
+        assert [event[0] for event in self.recorder.events] == ["opening", "opened", "close"]
+        assert connection.state is State.CLOSED
+
+    @tornado.testing.gen_test
+    async def test_a_polling_handshake_that_leaves_is_released_at_once(self) -> None:
+        # Its answer would have carried the only copy of the session id: nobody can come back.
+        client = await tornado.tcpclient.TCPClient().connect("127.0.0.1", self.get_http_port())
+        await client.write(b"GET /socket.io/xhr-polling//1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await self.recorder.wait("opening")
+        client.close()
+        await self.until_released()  # long before socket_io_close_timeout (60 s)
+        self.gate.set()
+        await self.recorder.wait("close")
+        assert len(self.recorder.of("close")) == 1
+
+
+class TestForeignTransportRequests(LifecycleCase):
+    @tornado.testing.gen_test
+    async def test_a_poll_naming_a_websocket_session_is_refused_and_changes_nothing(self) -> None:
+        ws, sid = await self.ws()
+        with tornado.testing.ExpectLog("tornad_io.transports.http", ".*belongs to another transport"):
+            poll = await self.http_client.fetch(self.get_url(f"/socket.io/xhr-polling/{sid}/1"), raise_error=False)
+        assert poll.code == 400
+        with tornado.testing.ExpectLog("tornad_io.transports.http", ".*belongs to another transport"):
+            send = await self.http_client.fetch(
+                self.get_url(f"/socket.io/jsonp-polling/{sid}/send"), method="POST",
+                body="data=" + encode_frame("hijack"), raise_error=False,
+            )
+        assert send.code == 400
+        await ws.write_message(encode_frame("still mine"))
+        assert messages(await ws.read_message()) == ["still mine"]  # type: ignore[arg-type]
+        assert self.recorder.of("message") == [("message", "still mine")]
+        ws.close()
+
+
+class TestCloseAlwaysCompletes(LifecycleCase):
+    @tornado.testing.gen_test
+    async def test_a_long_non_ascii_reason_still_closes_the_websocket(self) -> None:
+        ws, sid = await self.ws()
+        registry_for(self._app).get(sid).close("fermé " * 100)  # type: ignore[union-attr]
+        assert await ws.read_message() is None
+        assert ws.close_code == 1000
+        assert ws.close_reason is not None and ws.close_reason.startswith("fermé")
+        assert len(ws.close_reason.encode()) <= 123
+        await self.recorder.wait("close")
+        self.assert_all_released()
+
+    @tornado.testing.gen_test
+    async def test_a_failing_step_does_not_skip_the_others(self) -> None:
+        ws, sid = await self.ws()
+        registry = registry_for(self._app)
+        connection = registry.get(sid)
+        assert connection is not None
+
+        def broken_remove(_: Any) -> None:
+            raise RuntimeError("registry is broken")
+
+        registry.remove = broken_remove  # type: ignore[method-assign]
+        try:
+            with tornado.testing.ExpectLog("tornad_io.connection", ".*while closing"):
+                connection.close("test")
+        finally:
+            del registry.remove
+        assert await ws.read_message() is None  # the wire was still ended
+        await self.recorder.wait("close")  # and on_close still ran
+        assert connection._beat_timer is None
+        registry.remove(connection)
+
+    def test_only_listed_transitions_are_possible(self) -> None:
+        assert TRANSITIONS[State.CLOSED] == frozenset()
+        assert State.OPEN not in TRANSITIONS[State.ABANDONED]
+        for state in State:
+            assert state not in TRANSITIONS[state]

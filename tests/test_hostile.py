@@ -22,7 +22,9 @@ LIMIT = 4096
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[AppServer]:
-    app = app_for(echo_handler(), socket_io_max_message_size=LIMIT, socket_io_close_timeout=60.0)
+    app = app_for(
+        echo_handler(), socket_io_max_message_size=LIMIT, socket_io_close_timeout=60.0, socket_io_max_frames=10
+    )
     with AppServer(app) as running:
         yield running
 
@@ -48,7 +50,14 @@ def request(
         connection.close()
 
 
-def new_session(server: AppServer) -> str:
+def new_session(server: AppServer, transport: str = "xhr-polling") -> str:
+    """A fresh session of ``transport`` (xhr-polling or jsonp-polling)."""
+    if transport == "jsonp-polling":
+        status, body = request(server, "GET", "/socket.io/jsonp-polling//1/0")
+        assert status == 200
+        match = re.search(rb"~m~32~m~([0-9a-f]{32})", body)
+        assert match is not None, body
+        return match.group(1).decode()
     status, body = request(server, "GET", "/socket.io/xhr-polling//1")
     assert status == 200
     sid: str = messages(body)[0]
@@ -82,6 +91,10 @@ CASES = [
              b"data=~m~9~m~short", FORM)
         for t in ("xhr-polling", "jsonp-polling")
     ],
+    Case("another transport's session", "POST", "/socket.io/jsonp-polling/{sid}/send", 400,
+         "belongs to another transport", b"data=~m~1~m~x", FORM),
+    Case("too many frames", "POST", "/socket.io/xhr-polling/{sid}/send", 400, "Too many frames.*socket_io_max_frames",
+         b"data=" + b"~m~1~m~a" * 11, FORM),
     Case("invalid JSON", "POST", "/socket.io/xhr-polling/{sid}/send", 400, "Malformed .*invalid JSON",
          b"data=~m~5~m~~j~{x", FORM),
     Case("no data field", "POST", "/socket.io/xhr-polling/{sid}/send", 400, "form-encoded", b"nodata=1", FORM),
@@ -112,7 +125,8 @@ CASES = [
 def test_hostile_request(
     case: Case, server: AppServer, healthy: SocketIOClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = case.path.format(sid=new_session(server)) if "{sid}" in case.path else case.path
+    own_transport = "jsonp-polling" if "/jsonp-polling/" in case.path and "another" not in case.name else "xhr-polling"
+    path = case.path.format(sid=new_session(server, own_transport)) if "{sid}" in case.path else case.path
     caplog.clear()
     with caplog.at_level(logging.INFO):
         status, body = request(server, case.method, path, case.body, case.headers)

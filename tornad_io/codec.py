@@ -30,6 +30,7 @@ __all__ = [
     "Json",
     "Message",
     "ProtocolError",
+    "TooManyFrames",
     "decode_form_payload",
     "decode_payload",
     "encode_frame",
@@ -56,6 +57,10 @@ class ProtocolError(ValueError):
         super().__init__(f"{reason} (at character {position})")
         self.reason = reason
         self.position = position
+
+
+class TooManyFrames(ProtocolError):
+    """A payload carrying more frames than the caller allows (``max_frames``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,19 +149,23 @@ def _frame_header(payload: str, position: int, max_frame: int) -> tuple[int, int
     return digits_end + 3, length
 
 
-def decode_payload(payload: str, max_frame: int = DEFAULT_MAX_FRAME) -> list[Message]:
+def decode_payload(payload: str, max_frame: int = DEFAULT_MAX_FRAME, max_frames: int | None = None) -> list[Message]:
     """Split a payload into messages, in order.
 
     Raises :class:`ProtocolError` if the payload is not frames back to back,
     if a declared length is over ``max_frame`` UTF-16 units or runs past the
     end or into the middle of a surrogate pair, or if a ``~j~`` message is not
-    valid JSON.  Nothing is returned for a payload that fails: the caller
-    rejects it whole rather than acting on part of it.
+    valid JSON; :class:`TooManyFrames` as soon as it holds more than
+    ``max_frames`` frames, before decoding the rest.  Nothing is returned for
+    a payload that fails: the caller rejects it whole rather than acting on
+    part of it.
     """
-    return _decode(payload, max_frame, _take)
+    return _decode(payload, max_frame, max_frames, _take)
 
 
-def decode_form_payload(payload: str, max_frame: int = DEFAULT_MAX_FRAME) -> list[Message]:
+def decode_form_payload(
+    payload: str, max_frame: int = DEFAULT_MAX_FRAME, max_frames: int | None = None
+) -> list[Message]:
     """:func:`decode_payload` for a body an HTML form posted (jsonp-polling).
 
     A form turns every line break into CRLF *after* the client counted the
@@ -166,15 +175,19 @@ def decode_form_payload(payload: str, max_frame: int = DEFAULT_MAX_FRAME) -> lis
     its CRLFs become ``\n``.  Otherwise the CRLFs are taken literally.
     """
     if "\r\n" not in payload:
-        return _decode(payload, max_frame, _take)
-    return _decode(payload, max_frame, _take_folding_crlf)
+        return _decode(payload, max_frame, max_frames, _take)
+    return _decode(payload, max_frame, max_frames, _take_folding_crlf)
 
 
-def _decode(payload: str, max_frame: int, take: Callable[[str, int, int], tuple[str, int]]) -> list[Message]:
+def _decode(
+    payload: str, max_frame: int, max_frames: int | None, take: Callable[[str, int, int], tuple[str, int]]
+) -> list[Message]:
     """Frames back to back; ``take`` reads one message text and says where the next frame starts."""
     messages: list[Message] = []
     position = 0
     while position < len(payload):
+        if max_frames is not None and len(messages) >= max_frames:
+            raise TooManyFrames(f"more than {max_frames} frames in one payload", position)
         start, length = _frame_header(payload, position, max_frame)
         text, position = take(payload, start, length)
         messages.append(_parse_message(text, start))

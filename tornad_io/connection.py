@@ -2,32 +2,48 @@
 
 A :class:`Connection` owns everything that outlives a single HTTP request:
 the user's handler object, the outbound queue, the inbound queue, the
-heartbeat and close timers, and the one close path.  Transports (websocket,
-polling, streaming) only move payloads between the wire and a connection:
-they :meth:`~Connection.attach` when a request can carry data to the client,
+heartbeat timer, and the one close path.  Transports (websocket, polling,
+streaming) only move payloads between the wire and a connection: they
+:meth:`~Connection.attach` when a request can carry data to the client,
 :meth:`~Connection.feed` what the client sent, and report
 :meth:`~Connection.detach` or :meth:`~Connection.transport_lost`.
 
-Life cycle::
+Life cycle (``TRANSITIONS`` is the whole list)::
 
-    OPENING --on_open accepts--> OPEN --any close--> CLOSED
-       \\--on_open refuses or raises-------------------^
+    OPENING --on_open accepts-----------> OPEN --close()--> CLOSED (on_close runs)
+       |  \\--on_open refuses or raises----------------------> CLOSED (no on_close)
+       \\--close() while on_open runs--> ABANDONED --on_open returns--> CLOSED
+                                                     (on_close runs if it accepted)
 
 While OPENING, the session id is the first frame of the outbound queue and
 whatever ``on_open`` sends queues behind it; nothing is written to the client
 until ``on_open`` (possibly a coroutine) has finished, so a refused client
 never receives an id.
+
+Every queue is bounded, because a client can be slow or hostile:
+
+* outbound: frames wait in the outbox only while no transport can take them
+  (between polls) or while the transport is still writing the previous
+  payload, and are then written as one payload.  More than
+  ``socket_io_max_buffer_size`` bytes waiting closes the connection as a
+  ``slow client``; what it held is dropped at once, never write by write.
+* inbound: messages wait in the inbox while ``on_message`` is busy.  Over
+  ``socket_io_max_pending_messages`` messages (or ``socket_io_max_message_size``
+  bytes), :meth:`Connection.until_readable` gives transports a future to wait
+  on before reading more, which pushes back on the client through TCP.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import inspect
 import logging
+import secrets
 from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import tornado.httputil
 import tornado.ioloop
@@ -40,15 +56,44 @@ from tornad_io.registry import Registry, new_session_id
 if TYPE_CHECKING:
     import beaker.session
 
-__all__ = ["Connection", "Handler", "HandlerFactory", "State", "Transport", "TransportKind"]
+__all__ = [
+    "DELIVERY_BATCH",
+    "SLOW_CLIENT",
+    "TRANSITIONS",
+    "Connection",
+    "Handler",
+    "HandlerFactory",
+    "State",
+    "Transport",
+    "TransportKind",
+]
 
 log = logging.getLogger(__name__)
 
+#: Messages handed to ``on_message`` before yielding to the IOLoop, so that one
+#: large payload cannot keep other connections waiting.
+DELIVERY_BATCH: Final = 64
+
+#: The close reason of a connection whose client does not read what it is sent.
+SLOW_CLIENT: Final = "slow client"
+
 
 class State(enum.Enum):
+    #: ``on_open`` is running; nothing is written to the client yet.
     OPENING = "opening"
+    #: The client left (or ``close()`` was called) while ``on_open`` was still running.
+    ABANDONED = "abandoned"
     OPEN = "open"
     CLOSED = "closed"
+
+
+#: Every state change a connection can make; anything else is a bug.
+TRANSITIONS: Final[dict[State, frozenset[State]]] = {
+    State.OPENING: frozenset({State.OPEN, State.ABANDONED, State.CLOSED}),
+    State.ABANDONED: frozenset({State.CLOSED}),
+    State.OPEN: frozenset({State.CLOSED}),
+    State.CLOSED: frozenset(),
+}
 
 
 class Outcome(enum.Enum):
@@ -95,15 +140,20 @@ class Transport(Protocol):
     def kind(self) -> TransportKind:
         """Which liveness rules apply."""
 
-    def push_payload(self, payload: str) -> None:
+    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
         """Write one payload to the client (finishing the response, for a poll).
 
-        Must not raise; a transport that finds its wire dead reports
-        :meth:`Connection.transport_lost` instead.
+        Returns the write's future when the bytes may still be waiting in a
+        buffer (the connection then sends nothing more until it resolves),
+        or ``None``.  Must not raise; a transport that finds its wire dead
+        reports :meth:`Connection.transport_lost` instead.
         """
 
     def terminate(self, reason: str) -> None:
         """End the wire because the connection closed, so the client notices."""
+
+    def abort(self) -> None:
+        """Drop the wire at once, with whatever is still unwritten (a slow client)."""
 
 
 class Connection:
@@ -126,16 +176,26 @@ class Connection:
         self.state = State.OPENING
         self.close_reason: str | None = None
         self.beaker_session: beaker.session.Session | None = None
-        self._outbox: list[str] = [codec.encode_frame(self.session_id)]
-        self._inbox: deque[Any] = deque()
-        self._busy = True  # on_open runs first; messages wait behind it
-        self._transport: Transport | None = None
         self._loop = tornado.ioloop.IOLoop.current()
+        self._transport: Transport | None = None
         #: Loop time since when no request carries the session (polling between polls).
         self.idle_since: float | None = None
         self._attached_at = self._loop.time()
+        # Outbound: frames not yet handed to a transport, and bytes handed over but unwritten.
+        first_frame = codec.encode_frame(self.session_id)
+        self._outbox: list[str] = [first_frame]
+        self._outbox_size = len(first_frame)
+        self._unwritten = 0
+        self._writes = 0  # payloads handed over whose write has not completed
+        self._writing = False  # the current transport is still writing: queue behind it
+        self._lingering: set[Transport] = set()  # answered polls whose bytes are still unwritten
+        # Inbound: (message, bytes it accounts for), and the future of a paused reader.
+        self._inbox: deque[tuple[Any, int]] = deque()
+        self._inbox_size = 0
+        self._busy = True  # on_open runs first; messages wait behind it
+        self._readable: asyncio.Future[None] | None = None
+        # Heartbeats: the timer, and the token the client must echo.
         self._beat_timer: object | None = None
-        self._beats = 0
         self._awaited_echo: str | None = None
         self.handler: Handler = handler_class(self)
 
@@ -147,6 +207,11 @@ class Connection:
         """The first 8 characters of the session id, for log lines."""
         return self.session_id[:8]
 
+    def _enter(self, state: State) -> None:
+        if state not in TRANSITIONS[self.state]:
+            raise RuntimeError(f"{self!r} cannot go from {self.state.value} to {state.value}")
+        self.state = state
+
     # -- opening ------------------------------------------------------------------------
 
     def start(self, transport: Transport, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -157,12 +222,24 @@ class Connection:
         self._call_hook("on_open", self.handler.on_open, args, kwargs, self._opened)
 
     def _opened(self, outcome: Outcome) -> None:
-        if self.state is not State.OPENING:
-            return  # closed while on_open was running (client went away)
-        if outcome is not Outcome.ACCEPTED:
-            self.close(outcome.value)
+        if self.state is State.ABANDONED:
+            # The client left while on_open ran; finish the close it asked for.
+            self._enter(State.CLOSED)
+            accepted = outcome is Outcome.ACCEPTED
+            log.info(
+                "%s %s %s from %s (%s while on_open ran)",
+                "close" if accepted else "not opened",
+                self.protocol,
+                self.short_id,
+                self.request.remote_ip,
+                self.close_reason,
+            )
+            self._finish_close(run_on_close=accepted)
             return
-        self.state = State.OPEN
+        if outcome is not Outcome.ACCEPTED:
+            self._close(outcome.value, run_on_close=False)
+            return
+        self._enter(State.OPEN)
         self._busy = False
         log.info("open %s %s from %s", self.protocol, self.short_id, self.request.remote_ip)
         self._start_heartbeats()
@@ -176,13 +253,20 @@ class Connection:
         """Decode a payload the client sent and :meth:`receive` its messages.
 
         Raises :class:`~tornad_io.codec.ProtocolError` (and delivers nothing)
-        when the payload is malformed.
+        when the payload is malformed or holds more than ``socket_io_max_frames``
+        frames.
         """
-        self.receive(codec.decode_payload(payload, max_frame=self.settings.max_message_size))
+        settings = self.settings
+        messages = codec.decode_payload(payload, settings.max_message_size, settings.max_frames)
+        self.receive(messages, len(payload))
 
-    def receive(self, messages: list[codec.Message]) -> None:
-        """Take decoded client messages: heartbeat echoes are consumed, the rest delivered in order."""
-        if self.state is State.CLOSED:
+    def receive(self, messages: list[codec.Message], size: int = 0) -> None:
+        """Take decoded client messages: heartbeat echoes are consumed, the rest delivered in order.
+
+        ``size`` is the payload's length, counted against the inbound bound
+        until its last message has been delivered.
+        """
+        if self.state is not State.OPEN and self.state is not State.OPENING:
             log.debug("dropping a payload for closed connection %s", self.short_id)
             return
         inbox = self._inbox
@@ -190,18 +274,63 @@ class Connection:
             if isinstance(message, codec.Heartbeat):
                 self._heartbeat_echoed(message.number)
             elif isinstance(message, codec.Json):
-                inbox.append(message.value)
+                inbox.append((message.value, 0))
             else:
-                inbox.append(message)
+                inbox.append((message, 0))
+        if inbox and size:
+            last, _ = inbox.pop()
+            inbox.append((last, size))
+            self._inbox_size += size
         if not self._busy:
             self._drain()
 
+    def until_readable(self) -> asyncio.Future[None] | None:
+        """``None`` if the client may send more now; else a future that resolves when it may.
+
+        Transports wait on it before reading the next payload (a websocket
+        message, the answer to a POST), so a client faster than its
+        ``on_message`` is slowed down instead of filling the server's memory.
+        """
+        if not self._over_inbound_bound():
+            return None
+        if self._readable is None:
+            log.debug(
+                "pausing reads from %s: %d messages wait for on_message (socket_io_max_pending_messages is %d)",
+                self.short_id,
+                len(self._inbox),
+                self.settings.max_pending_messages,
+            )
+            self._readable = asyncio.get_running_loop().create_future()
+        return self._readable
+
+    def _over_inbound_bound(self) -> bool:
+        settings = self.settings
+        return len(self._inbox) > settings.max_pending_messages or self._inbox_size > settings.max_message_size
+
+    def _resume_reading(self) -> None:
+        readable, self._readable = self._readable, None
+        if readable is not None and not readable.done():
+            readable.set_result(None)
+
     def _drain(self) -> None:
-        """Hand queued messages to ``on_message`` one at a time, awaiting coroutines between them."""
+        """Hand queued messages to ``on_message`` in order, a batch at a time.
+
+        A coroutine is awaited before the next message; after
+        ``DELIVERY_BATCH`` messages the rest wait for a later IOLoop
+        iteration, so one payload of many frames cannot stall other clients.
+        """
         inbox = self._inbox
         on_message = self.handler.on_message
+        budget = DELIVERY_BATCH
         while inbox and self.state is State.OPEN:
-            message = inbox.popleft()
+            if not budget:
+                self._busy = True
+                self._loop.add_callback(self._continue_drain)
+                break
+            budget -= 1
+            message, size = inbox.popleft()
+            if size:
+                self._inbox_size -= size
             try:
                 result = on_message(message)
             except Exception:
@@ -210,7 +339,13 @@ class Connection:
             if inspect.isawaitable(result):
                 self._busy = True
                 asyncio.ensure_future(result).add_done_callback(self._message_done)
-                return
+                break
+        if self._readable is not None and not self._over_inbound_bound():
+            self._resume_reading()
+
+    def _continue_drain(self) -> None:
+        self._busy = False
+        self._drain()
 
     def _message_done(self, future: asyncio.Future[Any]) -> None:
         self._busy = False
@@ -230,28 +365,76 @@ class Connection:
 
     def send_frame(self, frame: str) -> None:
         """:meth:`send` for a message already framed (a broadcast encodes once for everyone)."""
-        transport = self._transport
-        if transport is not None and self.state is State.OPEN and not self._outbox:
-            transport.push_payload(frame)  # the common case: straight through, nothing queued
+        state = self.state
+        if state is State.OPEN and self._transport is not None and not self._writing and not self._outbox:
+            self._push(frame)  # the common case: straight through, nothing queued
             return
-        if self.state is State.CLOSED:
+        if state is not State.OPEN and state is not State.OPENING:
             log.debug("send on closed connection %s ignored", self.short_id)
             return
         self._outbox.append(frame)
-        if transport is not None and self.state is State.OPEN:
+        self._outbox_size += len(frame)
+        if self._outbox_size + self._unwritten > self.settings.max_buffer_size:
+            self._overflow()
+        elif state is State.OPEN and self._transport is not None and not self._writing:
             self._flush()
 
     def _flush(self) -> None:
-        if not self._outbox or self._transport is None:
+        if not self._outbox or self._transport is None or self._writing:
             return
         payload = "".join(self._outbox)
-        self._outbox.clear()
-        self._transport.push_payload(payload)
+        self._outbox = []
+        self._outbox_size = 0
+        self._push(payload)
+
+    def _push(self, payload: str) -> None:
+        """Hand ``payload`` to the transport; follow its write if it could not finish at once."""
+        transport = self._transport
+        assert transport is not None
+        pending = transport.push_payload(payload)
+        if pending is None or pending.done():
+            return
+        size = len(payload)
+        self._unwritten += size
+        self._writes += 1
+        if transport.kind is TransportKind.POLL:
+            self._lingering.add(transport)
+        elif transport is self._transport:
+            self._writing = True
+        pending.add_done_callback(functools.partial(self._written, transport, size))
+        if self._writes > 1 and self._unwritten > self.settings.max_buffer_size:
+            self._overflow()  # answered polls pile up unread (a client that never reads them)
+
+    def _written(self, transport: Transport, size: int, _: asyncio.Future[None]) -> None:
+        self._unwritten -= size
+        self._writes -= 1
+        self._lingering.discard(transport)
+        if transport is self._transport and self._writing:
+            self._writing = False
+            if self.state is State.OPEN:
+                self._flush()
+
+    def _overflow(self) -> None:
+        log.warning(
+            "closing %s %s from %s: %d bytes wait to be written to a client that does not read them; "
+            "socket_io_max_buffer_size is %d",
+            self.protocol,
+            self.short_id,
+            self.request.remote_ip,
+            self._outbox_size + self._unwritten,
+            self.settings.max_buffer_size,
+        )
+        self.close(SLOW_CLIENT)
 
     @property
     def queued(self) -> int:
         """Frames waiting for a transport."""
         return len(self._outbox)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes waiting to be written to the client: queued frames plus unfinished writes."""
+        return self._outbox_size + self._unwritten
 
     # -- transports come and go ---------------------------------------------------------
 
@@ -261,12 +444,13 @@ class Connection:
         A poll arriving while another is held answers the older one (empty)
         first, so no request is left hanging and nothing is sent twice.
         """
-        if self.state is State.CLOSED:
-            transport.terminate("closed")
+        if self.state is not State.OPEN and self.state is not State.OPENING:
+            transport.terminate(self.close_reason or "closed")
             return
         previous = self._transport
         if previous is not None and previous is not transport:
             self._transport = None
+            self._writing = False
             previous.push_payload("")
         self.idle_since = None
         self._transport = transport
@@ -280,16 +464,20 @@ class Connection:
         if self._transport is not transport:
             return
         self._transport = None
-        if self.state is not State.CLOSED and transport.kind is TransportKind.POLL:
+        self._writing = False
+        if self.state is State.OPEN and transport.kind is TransportKind.POLL:
             self.idle_since = self._loop.time()
 
     def transport_lost(self, transport: Transport) -> None:
         """The client's end of ``transport`` went away."""
+        self._lingering.discard(transport)
         if self._transport is not transport:
             return
-        if transport.kind is TransportKind.POLL:
+        if transport.kind is TransportKind.POLL and self.state is State.OPEN:
             self.detach(transport)  # a poll may come back within the close timeout
         else:
+            # A socket or stream is the session; and a handshake poll that leaves while
+            # on_open runs took the only copy of the session id with it.
             self._transport = None
             self.close("client gone")
 
@@ -321,16 +509,17 @@ class Connection:
         self._beat_timer = self._loop.call_later(self.settings.heartbeat_interval, self._beat)
 
     def _beat(self) -> None:
-        self._beats += 1
-        self._awaited_echo = str(self._beats)
+        # The 0.6 client echoes whatever follows ~h~; a random token means only a
+        # client that read this heartbeat can answer it.
+        token = secrets.token_hex(4)
+        self._awaited_echo = token
         self._beat_timer = self._loop.call_later(
             self.settings.heartbeat_timeout, self.close, "heartbeat missed"
         )
-        self._outbox.append(codec.encode_heartbeat(self._beats))
-        self._flush()
+        self.send_frame(codec.encode_heartbeat(token))
 
-    def _heartbeat_echoed(self, number: str) -> None:
-        if self._awaited_echo is None or number != self._awaited_echo:
+    def _heartbeat_echoed(self, token: str) -> None:
+        if self._awaited_echo is None or token != self._awaited_echo:
             return  # stale, early or invented: only the latest beat counts
         self._awaited_echo = None
         self._stop_heartbeats()
@@ -348,26 +537,70 @@ class Connection:
 
         Safe to call any number of times from anywhere; ``on_close`` runs on a
         later IOLoop iteration, never inside the caller (a ``send`` loop over
-        a set that ``on_close`` edits stays safe).
+        a set that ``on_close`` edits stays safe).  Called while ``on_open``
+        is still running, it releases everything now and lets ``on_open``
+        finish; ``on_close`` then follows if ``on_open`` accepted.
         """
-        if self.state is State.CLOSED:
+        self._close(reason, run_on_close=True)
+
+    def _close(self, reason: str, run_on_close: bool) -> None:
+        state = self.state
+        if state is State.CLOSED or state is State.ABANDONED:
             return
-        was_open = self.state is State.OPEN
-        self.state = State.CLOSED
+        self._enter(State.ABANDONED if state is State.OPENING and run_on_close else State.CLOSED)
         self.close_reason = reason
-        self.idle_since = None
-        self._stop_heartbeats()
-        self._outbox.clear()
-        self._inbox.clear()
-        self.registry.remove(self)
-        transport, self._transport = self._transport, None
-        if transport is not None:
-            transport.terminate(reason)
-        if was_open:
+        self._release(reason)
+        if state is State.OPEN:
             log.info("close %s %s from %s (%s)", self.protocol, self.short_id, self.request.remote_ip, reason)
+            self._finish_close(run_on_close=True)
+        elif self.state is State.CLOSED:
+            log.info("not opened %s %s from %s (%s)", self.protocol, self.short_id, self.request.remote_ip, reason)
+            self._finish_close(run_on_close=False)
+
+    def _release(self, reason: str) -> None:
+        """Let go of everything the connection holds; every step runs even if another raised."""
+        transport, self._transport = self._transport, None
+        lingering, self._lingering = self._lingering, set()
+        slow = reason == SLOW_CLIENT
+        mid_write = self._writing
+
+        def end_wire() -> None:
+            if transport is not None:
+                if slow or mid_write:
+                    transport.abort()
+                else:
+                    transport.terminate(reason)
+
+        self._run_steps(
+            (
+                self._stop_heartbeats,
+                self._drop_queues,
+                functools.partial(self.registry.remove, self),
+                end_wire,
+                functools.partial(_abort_all, lingering if slow else ()),
+                self._resume_reading,
+            )
+        )
+
+    def _drop_queues(self) -> None:
+        self.idle_since = None
+        self._outbox = []
+        self._outbox_size = 0
+        self._writing = False
+        self._inbox = deque()
+        self._inbox_size = 0
+
+    def _run_steps(self, steps: Iterable[Callable[[], object]]) -> None:
+        for step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("while closing %s (the close goes on)", self.short_id)
+
+    def _finish_close(self, run_on_close: bool) -> None:
+        if run_on_close:
             self._loop.add_callback(self._call_hook, "on_close", self.handler.on_close, (), {}, self._closed)
         else:
-            log.info("not opened %s %s from %s (%s)", self.protocol, self.short_id, self.request.remote_ip, reason)
             self._closed(Outcome.ACCEPTED)
 
     def _closed(self, _: Outcome) -> None:
@@ -413,3 +646,8 @@ class Connection:
                 then(Outcome.REFUSED if future.result() is False else Outcome.ACCEPTED)
 
         asyncio.ensure_future(result).add_done_callback(finished)
+
+
+def _abort_all(transports: Iterable[Transport]) -> None:
+    for transport in transports:
+        transport.abort()

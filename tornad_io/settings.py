@@ -39,6 +39,10 @@ class Settings:
     ``socket_io_redis_url``            None       Redis that relays broadcasts between processes
     ``socket_io_keep_sessions``        False      keep Beaker sessions after their connection ends
     ``socket_io_worker_tag``           ""         prefix of this process's session ids
+    ``socket_io_body_timeout``         5.0        seconds a POST body may take to arrive (408)
+    ``socket_io_max_frames``           1000       frames one client payload may carry
+    ``socket_io_max_pending_messages`` 100        undelivered client messages before reading pauses
+    ``socket_io_max_buffer_size``      1 MiB      bytes waiting to be written before "slow client"
     =================================  =========  ==========================================
     """
 
@@ -53,6 +57,10 @@ class Settings:
     redis_url: str | None = None
     keep_sessions: bool = False
     worker_tag: str = ""
+    body_timeout: float = 5.0
+    max_frames: int = 1000
+    max_pending_messages: int = 100
+    max_buffer_size: int = 1 << 20
 
     @classmethod
     def from_application(cls, settings: Mapping[str, Any]) -> Settings:
@@ -76,15 +84,20 @@ class Settings:
             redis_url=settings.get("socket_io_redis_url"),
             keep_sessions=bool(settings.get("socket_io_keep_sessions", False)),
             worker_tag=str(settings.get("socket_io_worker_tag", "")),
+            body_timeout=float(settings.get("socket_io_body_timeout", 5.0)),
+            max_frames=int(settings.get("socket_io_max_frames", 1000)),
+            max_pending_messages=int(settings.get("socket_io_max_pending_messages", 100)),
+            max_buffer_size=int(settings.get("socket_io_max_buffer_size", 1 << 20)),
         )
         if not re.fullmatch(r"(?:[g-z][0-9a-z]*)?", values.worker_tag):
             raise ValueError(
                 "socket_io_worker_tag must be a letter from g to z followed by letters or digits (e.g. 'w1'), "
                 "so that it cannot be mistaken for the hexadecimal part of a session id"
             )
-        for name in ("heartbeat_interval", "heartbeat_timeout", "poll_timeout", "close_timeout"):
+        for name in ("heartbeat_interval", "heartbeat_timeout", "poll_timeout", "close_timeout", "body_timeout"):
             if getattr(values, name) <= 0:
                 raise ValueError(f"socket_io_{name} must be a positive number of seconds")
-        if values.max_message_size <= 0:
-            raise ValueError("socket_io_max_message_size must be a positive number of bytes")
+        for name in ("max_message_size", "max_frames", "max_pending_messages", "max_buffer_size"):
+            if getattr(values, name) <= 0:
+                raise ValueError(f"socket_io_{name} must be a positive whole number")
         return values

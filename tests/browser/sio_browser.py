@@ -39,7 +39,7 @@ ALL_TRANSPORTS = ("websocket", "flashsocket", "htmlfile", "xhr-multipart", "xhr-
 #: Transports that need a page shim (shims.js) standing in for IE, Firefox 3 or Flash Player.
 SHIMMED_TRANSPORTS = frozenset({"flashsocket", "htmlfile", "xhr-multipart"})
 
-_HEARTBEAT_FRAME = re.compile(r"~m~\d+~m~~h~\d+$")
+_HEARTBEAT_FRAME = re.compile(r"~m~\d+~m~~h~[0-9a-z]+$")
 
 
 class ServerRecord:

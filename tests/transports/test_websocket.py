@@ -9,7 +9,7 @@ import tornado.web
 import tornado.websocket
 
 from tests.helpers import app_for, echo_handler, messages
-from tornad_io.codec import encode_frame
+from tornad_io.codec import Heartbeat, encode_frame
 from tornad_io.registry import registry_for
 
 
@@ -96,10 +96,13 @@ class TestHeartbeats(WebSocketTestCase):
     async def test_echoed_heartbeats_keep_the_connection(self) -> None:
         ws = await self.connect()
         await self.read(ws)
-        for expected in ("1", "2", "3"):
-            data = await ws.read_message()
-            assert data == encode_frame(f"~h~{expected}")
-            await ws.write_message(encode_frame(f"~h~{expected}"))
+        tokens = []
+        for _ in range(3):
+            [beat] = messages(await ws.read_message())  # type: ignore[arg-type]
+            assert isinstance(beat, Heartbeat)
+            tokens.append(beat.number)
+            await ws.write_message(encode_frame(f"~h~{beat.number}"))  # the 0.6 client echoes it verbatim
+        assert len(set(tokens)) == 3  # a fresh token each time
         assert self.recorder.of("close") == []
         assert self.recorder.of("message") == []  # heartbeats never reach the application
         ws.close()
@@ -108,9 +111,19 @@ class TestHeartbeats(WebSocketTestCase):
     async def test_a_missed_heartbeat_ends_the_connection(self) -> None:
         ws = await self.connect()
         await self.read(ws)
-        assert await ws.read_message() == encode_frame("~h~1")
-        await ws.write_message(encode_frame("~h~0"))  # a stale number does not count
+        [beat] = messages(await ws.read_message())  # type: ignore[arg-type]
+        assert isinstance(beat, Heartbeat)
+        await ws.write_message(encode_frame("~h~0"))  # a stale or invented token does not count
         assert await ws.read_message() is None
+        await self.recorder.wait("close")
+        assert len(self.recorder.of("close")) == 1
+
+    @tornado.testing.gen_test
+    async def test_a_client_echoing_a_counter_blindly_is_still_closed(self) -> None:
+        # A client that never reads but sends ~h~1, ~h~2, ... must not pass for alive.
+        ws = await self.connect()
+        for number in range(1, 20):
+            await ws.write_message(encode_frame(f"~h~{number}"))
         await self.recorder.wait("close")
         assert len(self.recorder.of("close")) == 1
 

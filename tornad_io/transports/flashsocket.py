@@ -201,6 +201,9 @@ class Draft76Socket:
                     data = await stream.read_until(b"\xff", max_bytes=self.max_bytes + 1)
                     if not self._deliver(connection, data[:-1]):
                         return
+                    readable = connection.until_readable()
+                    if readable is not None:
+                        await readable  # the handler lags behind: read nothing more until it catches up
                 elif frame_type == b"\xff" and await stream.read_bytes(1) == b"\x00":
                     return  # the client's closing handshake
                 else:
@@ -241,13 +244,16 @@ class Draft76Socket:
 
     # -- Transport -------------------------------------------------------------------------
 
-    def push_payload(self, payload: str) -> None:
+    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
         if self._hang_up_task is not None or self.stream.closed():
-            return  # the read loop reports the loss
+            return None  # the read loop reports the loss
         try:
-            self.stream.write(b"\x00" + payload.encode("utf-8") + b"\xff")
+            return self.stream.write(b"\x00" + payload.encode("utf-8") + b"\xff")
         except tornado.iostream.StreamClosedError:
-            pass
+            return None
 
     def terminate(self, reason: str) -> None:
         self._hang_up()
+
+    def abort(self) -> None:
+        self.stream.close()

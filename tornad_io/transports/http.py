@@ -11,12 +11,13 @@ import abc
 import asyncio
 import logging
 import urllib.parse
+import weakref
 from typing import Any, ClassVar, NoReturn
 
 import tornado.http1connection
 import tornado.web
 
-from tornad_io.codec import Message, ProtocolError, decode_payload
+from tornad_io.codec import Message, ProtocolError, TooManyFrames, decode_payload
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.registry import registry_for
 from tornad_io.transports.base import open_connection, server_origin, transport_enabled
@@ -55,6 +56,7 @@ class HTTPTransport(tornado.web.RequestHandler):
 
     connection: Connection | None = None
     _released: asyncio.Future[None] | None = None
+    _body_deadline: asyncio.TimerHandle | None = None
 
     def initialize(self, handler_class: HandlerFactory, extra_re: str | None) -> None:
         self.handler_class = handler_class
@@ -83,6 +85,58 @@ class HTTPTransport(tornado.web.RequestHandler):
             self.refuse(400, "Bad Content-Length")
         if int(length) > self.registry.settings.max_message_size:
             self.refuse(413, "Payload too large", f" (Content-Length {length})")
+        if int(length) > 0 or "Transfer-Encoding" in headers:
+            self._start_body_deadline()
+
+    def _start_body_deadline(self) -> None:
+        """Answer 408 unless the body has fully arrived within ``socket_io_body_timeout`` seconds.
+
+        tornad_io's own timer, so the deadline holds however the server was
+        started.  It is cancelled when the body is complete (Tornado resolves
+        the request's body future) and when the request ends in any way
+        (``on_finish``, ``on_connection_close``); it holds the handler only
+        weakly, so a forgotten timer cannot keep a request alive either.
+        """
+        body = self.request._body_future  # what RequestHandler._execute awaits before post()
+        if body.done():
+            return
+        ref = weakref.ref(self)
+        self._body_deadline = asyncio.get_running_loop().call_later(
+            self.registry.settings.body_timeout, HTTPTransport._body_deadline_passed, ref
+        )
+        body.add_done_callback(lambda _: HTTPTransport._body_deadline_passed(ref, expired=False))
+
+    @staticmethod
+    def _body_deadline_passed(ref: weakref.ReferenceType[HTTPTransport], expired: bool = True) -> None:
+        handler = ref()
+        if handler is None:
+            return
+        handler._cancel_body_deadline()
+        if expired:
+            handler._body_timed_out()
+
+    def _cancel_body_deadline(self) -> None:
+        if self._body_deadline is not None:
+            self._body_deadline.cancel()
+            self._body_deadline = None
+
+    def _body_timed_out(self) -> None:
+        """Answer 408; Tornado then closes the connection once the answer is written.
+
+        (``HTTP1Connection.finish`` disconnects when a response ends before
+        its request body was read; the body read then fails and
+        ``on_connection_close`` lets ``_execute`` return.)
+        """
+        if self._finished or self.request._body_future.done():
+            return
+        self._body.clear()
+        log.warning(
+            "408 %s %s: Request timeout (the body did not arrive within socket_io_body_timeout, %g s)",
+            self.request.method,
+            self.request.path,
+            self.registry.settings.body_timeout,
+        )
+        self.send_error(408, reason="Request timeout")
 
     def compute_etag(self) -> None:
         """Transport responses are never cached; an ETag would only cost a hash."""
@@ -123,9 +177,18 @@ class HTTPTransport(tornado.web.RequestHandler):
         raise tornado.web.HTTPError(status, reason=reason)
 
     def find_connection(self, session_id: str) -> Connection:
+        """The session named in the URL, which must be one this transport carries.
+
+        A request naming another transport's session (a poll for a websocket
+        session, say) is refused and leaves that session untouched.
+        """
         connection = self.registry.get(session_id)
         if connection is None:
             self.refuse(404, "Unknown or expired session")
+        if connection.protocol != self.protocol:
+            self.refuse(
+                400, "The session belongs to another transport", f" ({connection.protocol}, not {self.protocol})"
+            )
         return connection
 
     async def get(self, session_id: str = "", **kwargs: Any) -> None:
@@ -135,6 +198,8 @@ class HTTPTransport(tornado.web.RequestHandler):
         carries (a poll: one payload; a stream: until the connection ends) or
         the client goes away.
         """
+        if session_id and self.kind is TransportKind.STREAM:
+            self.refuse(400, "A stream is opened by a handshake only", f" ({self.protocol} names no session)")
         connection = self.find_connection(session_id) if session_id else None
         self._released = asyncio.get_running_loop().create_future()
         if connection is None:
@@ -152,10 +217,23 @@ class HTTPTransport(tornado.web.RequestHandler):
             self._released.set_result(None)
 
     def on_connection_close(self) -> None:
-        """The client went away while its request was held."""
+        """The client went away: before its body had arrived, or while its request was held.
+
+        Tornado's own ``on_connection_close`` fails the streamed body's
+        future; without it ``_execute`` would wait for the body forever and
+        keep the handler, its request and the partial body alive.
+        """
+        super().on_connection_close()
+        self._cancel_body_deadline()
+        body: bytearray | None = getattr(self, "_body", None)
+        if body is not None:
+            body.clear()
         self.release()
         if self.connection is not None:
             self.connection.transport_lost(self)
+
+    def on_finish(self) -> None:
+        self._cancel_body_deadline()
 
     def client_already_gone(self) -> bool:
         """Whether the client closed its connection before we started holding the response.
@@ -178,15 +256,26 @@ class HTTPTransport(tornado.web.RequestHandler):
         self.write(f"session ended: {reason}")
 
     @abc.abstractmethod
-    def push_payload(self, payload: str) -> None:
+    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
         """Write one payload to the client (see ``Transport``)."""
 
     @abc.abstractmethod
     def terminate(self, reason: str) -> None:
         """End the response because the connection closed (see ``Transport``)."""
 
-    def post(self, session_id: str = "", **kwargs: Any) -> None:
-        """A client payload: ``data=<frames>``."""
+    def abort(self) -> None:
+        """Close the client's TCP connection, dropping whatever is still unwritten."""
+        self.release()
+        connection = self.request.connection
+        if isinstance(connection, tornado.http1connection.HTTP1Connection):
+            connection.close()
+
+    async def post(self, session_id: str = "", **kwargs: Any) -> None:
+        """A client payload: ``data=<frames>``, answered ``ok`` once the server can take more.
+
+        While the session's handler lags behind (``socket_io_max_pending_messages``),
+        the answer waits: the 0.6 client sends nothing new before it has one.
+        """
         if not session_id:
             self.refuse(400, "A send needs a session id")
         connection = self.find_connection(session_id)
@@ -194,17 +283,24 @@ class HTTPTransport(tornado.web.RequestHandler):
             payload = form_data(bytes(self._body))
         except (ValueError, UnicodeDecodeError) as exc:
             self.refuse(400, "The body must be a form-encoded UTF-8 data field", f" ({exc})")
+        settings = self.registry.settings
         try:
-            messages = self.decode(payload, self.registry.settings.max_message_size)
+            messages = self.decode(payload, settings.max_message_size, settings.max_frames)
+        except TooManyFrames as exc:
+            self.refuse(400, "Too many frames in one payload", f" ({exc}; socket_io_max_frames sets the limit)")
         except ProtocolError as exc:
             self.refuse(400, "Malformed Socket.IO frame", f" ({exc})")
-        connection.receive(messages)
+        self._body = bytearray()
+        connection.receive(messages, len(payload))
+        readable = connection.until_readable()
+        if readable is not None:
+            await readable
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
         self.finish("ok")
 
-    def decode(self, payload: str, max_frame: int) -> list[Message]:
+    def decode(self, payload: str, max_frame: int, max_frames: int) -> list[Message]:
         """Messages of a posted payload (the jsonp form needs a CRLF-aware reading)."""
-        return decode_payload(payload, max_frame)
+        return decode_payload(payload, max_frame, max_frames)
 
     def options(self, *args: Any, **kwargs: Any) -> None:
         """A CORS preflight: say which methods and headers the transport takes."""

@@ -38,5 +38,5 @@ class JSONPPollingTransport(XHRPollingTransport):
     def render_payload(self, payload: str) -> str:
         return f"io.JSONP[{self.callback_index}]._({js_string(payload)});"
 
-    def decode(self, payload: str, max_frame: int) -> list[Message]:
-        return decode_form_payload(payload, max_frame)
+    def decode(self, payload: str, max_frame: int, max_frames: int) -> list[Message]:
+        return decode_form_payload(payload, max_frame, max_frames)

@@ -13,6 +13,7 @@ refused client gets a plain 403 rather than a stream without a session id.
 from __future__ import annotations
 
 import abc
+import asyncio
 from typing import ClassVar
 
 from tornad_io.connection import TransportKind
@@ -36,16 +37,16 @@ class StreamingTransport(HTTPTransport):
 
     # -- Transport -------------------------------------------------------------------------
 
-    def push_payload(self, payload: str) -> None:
+    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
         if self._finished:
-            return
+            return None
         if not self._started:
             self._started = True
             self.set_header("X-Accel-Buffering", "no")  # nginx: pass each chunk on at once
             self.start_stream()
             self.flush()  # headers and preamble as their own chunk, as the original server sent them
         self.write(self.render_payload(payload))
-        self.flush()
+        return self.flush()
 
     def terminate(self, reason: str) -> None:
         if self._finished:

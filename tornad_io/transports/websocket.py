@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import tornado.iostream
 import tornado.websocket
 
-from tornad_io.codec import ProtocolError
+from tornad_io.codec import ProtocolError, TooManyFrames
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.origins import Origin
 from tornad_io.registry import registry_for
@@ -30,6 +30,18 @@ TEXT_FRAME = 0x1
 #: RFC 6455 close codes used when the client breaks the protocol.
 UNSUPPORTED_DATA = 1003
 INVALID_PAYLOAD = 1007
+MESSAGE_TOO_BIG = 1009
+
+#: The most UTF-8 bytes a close frame's reason can hold (125 minus the 2-byte code).
+MAX_CLOSE_REASON: Final = 123
+
+
+def close_reason(reason: str) -> str:
+    """``reason`` cut to what a close frame can carry, never inside a UTF-8 sequence."""
+    encoded = reason.encode("utf-8")
+    if len(encoded) <= MAX_CLOSE_REASON:
+        return reason
+    return encoded[:MAX_CLOSE_REASON].decode("utf-8", errors="ignore")
 
 
 def _consume_write_error(future: asyncio.Future[Any]) -> None:
@@ -72,19 +84,26 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
     def open(self, *args: Any, **kwargs: Any) -> None:
         open_connection(self, kwargs)
 
-    def on_message(self, message: str | bytes) -> None:
+    def on_message(self, message: str | bytes) -> asyncio.Future[None] | None:
+        """Feed one payload; while the handler lags behind, Tornado reads no further (backpressure)."""
         connection = self.connection
         if connection is None:
-            return
+            return None
         if isinstance(message, bytes):
             log.warning("closing %s: binary WebSocket message (0.6 payloads are text)", connection.short_id)
             self.close(UNSUPPORTED_DATA, "binary messages are not Socket.IO 0.6 payloads")
-            return
+            return None
         try:
             connection.feed(message)
+        except TooManyFrames as exc:
+            log.warning("closing %s: %s; socket_io_max_frames sets the limit", connection.short_id, exc)
+            self.close(MESSAGE_TOO_BIG, "too many frames in one message")
+            return None
         except ProtocolError as exc:
             log.warning("closing %s: malformed payload: %s", connection.short_id, exc)
             self.close(INVALID_PAYLOAD, "malformed Socket.IO frame")
+            return None
+        return connection.until_readable()
 
     def on_close(self) -> None:
         if self.connection is not None:
@@ -92,24 +111,34 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
 
     # -- Transport -------------------------------------------------------------------------
 
-    def push_payload(self, payload: str) -> None:
+    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
         protocol = self.ws_connection
         if protocol is None or protocol.is_closing():
-            return  # on_close follows and ends the connection
+            return None  # on_close follows and ends the connection
         write_frame = getattr(protocol, "_write_frame", None)
         if write_frame is not None and not getattr(protocol, "_compressor", None):
             # Tornado's write_message wraps every frame in an asyncio Task; writing the
             # uncompressed text frame directly saves most of the per-message cost
             # (bench/README.md). Any other protocol goes the public way.
             try:
-                write_frame(True, TEXT_FRAME, payload.encode("utf-8"))
+                written: asyncio.Future[None] = write_frame(True, TEXT_FRAME, payload.encode("utf-8"))
             except tornado.iostream.StreamClosedError:
-                pass  # on_close follows
-            return
+                return None  # on_close follows
+            return written
         try:
-            self.write_message(payload).add_done_callback(_consume_write_error)
+            future = self.write_message(payload)
         except tornado.websocket.WebSocketClosedError:
-            pass  # on_close follows and ends the connection
+            return None  # on_close follows and ends the connection
+        future.add_done_callback(_consume_write_error)
+        return future
 
     def terminate(self, reason: str) -> None:
-        self.close(1000, reason)
+        self.close(1000, close_reason(reason))
+
+    def abort(self) -> None:
+        protocol = self.ws_connection
+        stream = getattr(protocol, "stream", None)
+        if stream is not None:
+            stream.close()  # on_close follows; the unwritten frames go with the stream
+        else:
+            self.close()

@@ -10,6 +10,7 @@ in order, in the next one.
 
 from __future__ import annotations
 
+import asyncio
 from typing import ClassVar
 
 from tornad_io.connection import TransportKind
@@ -30,14 +31,15 @@ class XHRPollingTransport(HTTPTransport):
 
     # -- Transport -------------------------------------------------------------------------
 
-    def push_payload(self, payload: str) -> None:
+    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
         if self._finished:
-            return
+            return None
         self.release()
         self.set_header("Content-Type", self.content_type)
-        self.finish(self.render_payload(payload).encode("utf-8"))
+        written = self.finish(self.render_payload(payload).encode("utf-8"))
         if self.connection is not None:
             self.connection.detach(self)
+        return written
 
     def terminate(self, reason: str) -> None:
         if self._finished:
