@@ -13,6 +13,7 @@ import tornado.testing
 import tornado.web
 import tornado.websocket
 
+import tornad_io
 from tests.helpers import Recorder, app_for, echo_handler, messages
 from tornad_io import SocketIOHandler
 from tornad_io.codec import encode_frame
@@ -137,6 +138,15 @@ class TestSlowReaders(LimitsCase):
         for sock in attackers:
             sock.close()
         neighbour.close()
+
+    @tornado.testing.gen_test
+    async def test_stats_show_the_bytes_waiting_between_polls(self) -> None:
+        response = await self.http_client.fetch(self.get_url("/socket.io/xhr-polling//1"))
+        connection = registry_for(self._app).get(messages(response.body)[0])
+        assert connection is not None
+        connection.send("hello")
+        counts = tornad_io.stats(self._app)
+        assert (counts.queued_messages, counts.buffered_bytes) == (1, len(encode_frame("hello")))
 
     @tornado.testing.gen_test(timeout=60)
     async def test_a_slow_but_reading_client_gets_everything_in_order(self) -> None:

@@ -45,6 +45,8 @@ class Stats:
     by_transport: dict[str, int]
     #: Frames queued for clients that no request carries right now (polling between polls).
     queued_messages: int
+    #: Bytes waiting to be written to clients: queued frames plus unfinished writes.
+    buffered_bytes: int = 0
 
 
 class Registry:
@@ -95,11 +97,12 @@ class Registry:
     def stats(self) -> Stats:
         """Live counts, for a status page or a metrics exporter."""
         by_transport: dict[str, int] = {}
-        queued = 0
+        queued = buffered = 0
         for connection in self._connections.values():
             by_transport[connection.protocol] = by_transport.get(connection.protocol, 0) + 1
             queued += connection.queued
-        return Stats(len(self._connections), by_transport, queued)
+            buffered += connection.buffered_bytes
+        return Stats(len(self._connections), by_transport, queued, buffered)
 
     def close_all(self, reason: str = "shutdown") -> None:
         """End every connection (server shutdown): each runs its ``on_close``."""
