@@ -232,6 +232,13 @@ class TestBackpressure(LimitsCase):
         )
         await self.paused(connection)
         assert not answer.done()
+        # A second send while the first is held could only queue more: refused, nothing delivered.
+        with tornado.testing.ExpectLog("tornad_io.transports.http", "429 POST"):
+            second = await self.http_client.fetch(
+                self.get_url(f"/socket.io/xhr-polling/{sid}/send"), method="POST",
+                body="data=" + encode_frame("queue jumper"), raise_error=False,
+            )
+        assert second.code == 429
         self.gate.set()
         assert (await answer).body == b"ok"
         while len(self.recorder.of("message")) < 21:

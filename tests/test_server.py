@@ -100,6 +100,45 @@ class TestSocketIOServer(tornado.testing.AsyncTestCase):
         assert len(registry_for(app)) == 0
 
     @tornado.testing.gen_test
+    async def test_tornado_timeouts_have_defaults_unless_passed(self) -> None:
+        app = tornado.web.Application([echo_handler().routes("socket.io")], flash_policy_port=0)
+        server = SocketIOServer(app, port=0, address="127.0.0.1")
+        assert server.http_server.conn_params.header_timeout == tornad_io.server.IDLE_CONNECTION_TIMEOUT == 60.0
+        assert server.http_server.conn_params.body_timeout == 5.0 + tornad_io.server.BODY_TIMEOUT_MARGIN
+        server.stop()
+        app = tornado.web.Application(
+            [echo_handler().routes("socket.io")], flash_policy_port=0, socket_io_body_timeout=2.0
+        )
+        server = SocketIOServer(app, port=0, address="127.0.0.1")
+        assert server.http_server.conn_params.body_timeout == 2.0 + tornad_io.server.BODY_TIMEOUT_MARGIN
+        server.stop()
+        server = SocketIOServer(app, port=0, address="127.0.0.1", idle_connection_timeout=5.0, body_timeout=None)
+        assert server.http_server.conn_params.header_timeout == 5.0
+        assert server.http_server.conn_params.body_timeout is None  # the caller's choice, even "none"
+        server.stop()
+
+    @tornado.testing.gen_test(timeout=30)
+    async def test_the_idle_timeout_closes_a_half_sent_head_but_no_held_poll_or_websocket(self) -> None:
+        app = tornado.web.Application(
+            [echo_handler().routes("socket.io")], flash_policy_port=0, socket_io_poll_timeout=1.0
+        )
+        server = SocketIOServer(app, port=0, address="127.0.0.1", idle_connection_timeout=0.3)
+        ws = await tornado.websocket.websocket_connect(f"ws://127.0.0.1:{server.port}/socket.io/websocket")
+        assert messages(await ws.read_message())[1] == "welcome"  # type: ignore[arg-type]
+        stream = await tornado.tcpclient.TCPClient().connect("127.0.0.1", server.port)
+        await stream.write(b"POST /socket.io/xhr-polling/0000aaaa/send HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        assert await stream.read_until_close() == b""  # closed, unanswered, well before the test's timeout
+        client = tornado.httpclient.AsyncHTTPClient()
+        handshake = await client.fetch(f"http://127.0.0.1:{server.port}/socket.io/xhr-polling//1")
+        sid = messages(handshake.body)[0]
+        held = await client.fetch(f"http://127.0.0.1:{server.port}/socket.io/xhr-polling/{sid}/2")
+        assert held.code == 200 and held.body == b""  # held for the poll timeout, longer than the idle one
+        await ws.write_message("~m~5~m~still")
+        assert messages(await ws.read_message()) == ["still"]  # type: ignore[arg-type]
+        ws.close()
+        server.stop()
+
+    @tornado.testing.gen_test
     async def test_a_second_process_on_the_policy_port_is_a_warning(self) -> None:
         first = SocketIOServer(
             tornado.web.Application([echo_handler().routes("socket.io")], flash_policy_port=0),

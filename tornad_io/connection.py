@@ -51,7 +51,7 @@ import tornado.web
 
 from tornad_io import codec
 from tornad_io.beaker_session import discard_session
-from tornad_io.registry import Registry, new_session_id
+from tornad_io.registry import Registry, current_registry, new_session_id
 
 if TYPE_CHECKING:
     import beaker.session
@@ -176,6 +176,10 @@ class Connection:
         self.state = State.OPENING
         self.close_reason: str | None = None
         self.beaker_session: beaker.session.Session | None = None
+        #: The rooms this connection is in (the registry keeps the other direction).
+        self.rooms: set[str] = set()
+        #: The POST currently sending to this session: HTTP transports take one at a time.
+        self.upload: object | None = None
         self._loop = tornado.ioloop.IOLoop.current()
         self._transport: Transport | None = None
         #: Loop time since when no request carries the session (polling between polls).
@@ -320,8 +324,16 @@ class Connection:
         iteration, so one payload of many frames cannot stall other clients.
         """
         inbox = self._inbox
-        on_message = self.handler.on_message
-        budget = DELIVERY_BATCH
+        if inbox:
+            hook_context = current_registry.set(self.registry)
+            try:
+                self._deliver_batch(inbox, self.handler.on_message, DELIVERY_BATCH)
+            finally:
+                current_registry.reset(hook_context)
+        if self._readable is not None and not self._over_inbound_bound():
+            self._resume_reading()
+
+    def _deliver_batch(self, inbox: deque[tuple[Any, int]], on_message: Callable[[Any], Any], budget: int) -> None:
         while inbox and self.state is State.OPEN:
             if not budget:
                 self._busy = True
@@ -340,8 +352,6 @@ class Connection:
                 self._busy = True
                 asyncio.ensure_future(result).add_done_callback(self._message_done)
                 break
-        if self._readable is not None and not self._over_inbound_bound():
-            self._resume_reading()
 
     def _continue_drain(self) -> None:
         self._busy = False
@@ -626,13 +636,18 @@ class Connection:
         Returning ``False`` is ``on_open``'s way to refuse a connection; an
         exception is logged with its traceback and affects only this connection.
         """
+        hook_context = current_registry.set(self.registry)
         try:
             result = hook(*args, **kwargs)
+            # A task made here keeps the hook's context (and so its application) to the end.
+            task = asyncio.ensure_future(result) if inspect.isawaitable(result) else None
         except Exception:
+            current_registry.reset(hook_context)
             log.exception("%s of %s raised", name, self.short_id)
             then(Outcome.ERROR)
             return
-        if not inspect.isawaitable(result):
+        current_registry.reset(hook_context)
+        if task is None:
             then(Outcome.REFUSED if result is False else Outcome.ACCEPTED)
             return
 
@@ -645,7 +660,7 @@ class Connection:
             else:
                 then(Outcome.REFUSED if future.result() is False else Outcome.ACCEPTED)
 
-        asyncio.ensure_future(result).add_done_callback(finished)
+        task.add_done_callback(finished)
 
 
 def _abort_all(transports: Iterable[Transport]) -> None:

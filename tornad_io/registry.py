@@ -1,28 +1,43 @@
-"""Where live connections are found by their session id.
+"""One application's world: its live connections, who is in which room, and whom a broadcast reaches.
 
 Each Tornado application gets one :class:`Registry`, created on first use, so
-two applications in one process (as in a test suite) never see each other's
-sessions.  Transports look connections up here; a connection removes itself
-on its one close path.
+two applications in one process (two ports, or two ``AppServer``\\ s in a test
+suite) never see each other's sessions, rooms or broadcasts.  Transports look
+connections up here; a connection removes itself on its one close path.  When
+the application sets ``socket_io_redis_url``, the registry's relay carries its
+broadcasts to the same application in other processes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import secrets
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import tornado.ioloop
+import tornado.routing
 import tornado.web
 
-from tornad_io.fanout import RedisFanOut, audience_of
+from tornad_io.relay import RedisRelay, RelayedBroadcast
 from tornad_io.settings import Settings
 
 if TYPE_CHECKING:
     from tornad_io.connection import Connection
 
-__all__ = ["Registry", "Stats", "new_session_id", "registry_for", "stats"]
+__all__ = [
+    "Registry",
+    "Stats",
+    "class_key",
+    "current_registry",
+    "new_session_id",
+    "registries_serving",
+    "registry_for",
+    "stats",
+]
 
 
 def new_session_id(worker_tag: str = "") -> str:
@@ -33,6 +48,18 @@ def new_session_id(worker_tag: str = "") -> str:
     process whose tag starts the id (see ``socket_io_worker_tag``).
     """
     return worker_tag + secrets.token_hex(16)
+
+
+def class_key(handler_class: type) -> str:
+    """How a handler class is named across processes (its dotted name)."""
+    return f"{handler_class.__module__}.{handler_class.__qualname__}"
+
+
+#: The registry whose user hook is running: a class-level ``Handler.broadcast`` inside a
+#: hook (or a task the hook started) reaches that hook's application.
+current_registry: contextvars.ContextVar[Registry | None] = contextvars.ContextVar(
+    "tornad_io_current_registry", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -47,10 +74,14 @@ class Stats:
     queued_messages: int
     #: Bytes waiting to be written to clients: queued frames plus unfinished writes.
     buffered_bytes: int = 0
+    #: Rooms with at least one member.
+    rooms: int = 0
+    #: Broadcasts the Redis relay could not pass on (Redis down, or its queue full).
+    relay_dropped: int = 0
 
 
 class Registry:
-    """The open connections of one application, by session id, and their sweeper.
+    """The open connections of one application, by session id, their rooms and their sweeper.
 
     The sweeper is a ``PeriodicCallback`` that runs while any connection is
     registered: it answers polls held too long and ends polling sessions
@@ -58,10 +89,17 @@ class Registry:
     on a browser saying goodbye (the 0.6 client never does).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, handler_classes: Iterable[type] = ()) -> None:
         self.settings = settings
+        #: The handler classes this application mounts (found in its rules).
+        self.handler_classes: dict[str, type] = {class_key(cls): cls for cls in handler_classes}
         self._connections: dict[str, Connection] = {}
+        self._audiences: dict[type, dict[str, Connection]] = {}
+        self._rooms: dict[str, dict[str, Connection]] = {}
         self._sweeper: tornado.ioloop.PeriodicCallback | None = None
+        #: The IOLoop that serves this application, known from its first connection or server.
+        self.loop: tornado.ioloop.IOLoop | None = None
+        self.relay: RedisRelay | None = None
 
     @property
     def sweep_interval(self) -> float:
@@ -69,9 +107,34 @@ class Registry:
         shortest = min(self.settings.poll_timeout, self.settings.close_timeout)
         return min(0.5, max(0.02, shortest / 8))
 
+    # -- serving ------------------------------------------------------------------------------
+
+    def bind(self) -> None:
+        """Note the running IOLoop as this application's, and start its relay there if it has one."""
+        if self.loop is None:
+            self.loop = tornado.ioloop.IOLoop.current()
+        if self.settings.redis_url is not None and self.relay is None:
+            self.relay = RedisRelay(self.settings.redis_url, self.settings.redis_channel, self._relayed)
+            self.relay.start()
+
+    async def stop_relay(self) -> None:
+        """Stop relaying broadcasts (``SocketIOServer.stop`` and ``AppServer`` call this)."""
+        relay, self.relay = self.relay, None
+        if relay is not None:
+            await relay.stop()
+
+    # -- connections --------------------------------------------------------------------------
+
     def add(self, connection: Connection) -> None:
+        if self.loop is None or (self.relay is None and self.settings.redis_url is not None):
+            self.bind()
+        handler_class = type(connection.handler)
         self._connections[connection.session_id] = connection
-        audience_of(type(connection.handler))[connection.session_id] = connection
+        audience = self._audiences.get(handler_class)
+        if audience is None:
+            audience = self._audiences[handler_class] = {}
+            self.handler_classes.setdefault(class_key(handler_class), handler_class)
+        audience[connection.session_id] = connection
         if self._sweeper is None:
             self._sweeper = tornado.ioloop.PeriodicCallback(self.sweep, self.sweep_interval * 1000)
             self._sweeper.start()
@@ -80,14 +143,86 @@ class Registry:
         return self._connections.get(session_id)
 
     def remove(self, connection: Connection) -> None:
-        if self._connections.get(connection.session_id) is connection:
-            del self._connections[connection.session_id]
-        audience = audience_of(type(connection.handler))
-        if audience.get(connection.session_id) is connection:
-            del audience[connection.session_id]
+        """Forget ``connection`` everywhere: its session id, its class's audience, its rooms."""
+        session_id = connection.session_id
+        if self._connections.get(session_id) is connection:
+            del self._connections[session_id]
+        audience = self._audiences.get(type(connection.handler))
+        if audience is not None and audience.get(session_id) is connection:
+            del audience[session_id]
+            if not audience:
+                del self._audiences[type(connection.handler)]
+        for room in connection.rooms:  # kept on the connection: on_close may want to know
+            members = self._rooms.get(room)
+            if members is not None and members.pop(session_id, None) is not None and not members:
+                del self._rooms[room]
         if not self._connections and self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
+
+    # -- rooms --------------------------------------------------------------------------------
+
+    def join(self, connection: Connection, room: str) -> None:
+        if not isinstance(room, str):
+            raise TypeError(f"a room is a str, not {type(room).__name__}")
+        if self._connections.get(connection.session_id) is not connection:
+            return  # closed (or closing): membership ended with it
+        self._rooms.setdefault(room, {})[connection.session_id] = connection
+        connection.rooms.add(room)
+
+    def leave(self, connection: Connection, room: str) -> None:
+        connection.rooms.discard(room)
+        members = self._rooms.get(room)
+        if members is not None and members.pop(connection.session_id, None) is not None and not members:
+            del self._rooms[room]
+
+    # -- broadcast ----------------------------------------------------------------------------
+
+    def recipients(
+        self, handler_class: type, rooms: frozenset[str] | None, excluded: frozenset[str]
+    ) -> list[Connection]:
+        """The open connections of exactly ``handler_class`` (in any of ``rooms``, if given)."""
+        audience = self._audiences.get(handler_class)
+        if not audience:
+            return []
+        if rooms is None:
+            candidates: Iterable[Connection] = list(audience.values())
+        else:
+            chosen: dict[str, Connection] = {}
+            for room in rooms:
+                for session_id, connection in self._rooms.get(room, {}).items():
+                    if type(connection.handler) is handler_class:
+                        chosen[session_id] = connection
+            candidates = chosen.values()
+        if not excluded:
+            return list(candidates)
+        return [connection for connection in candidates if connection.session_id not in excluded]
+
+    def deliver(self, handler_class: type, frame: str, rooms: frozenset[str] | None, excluded: frozenset[str]) -> int:
+        """Write ``frame`` to this process's recipients; how many got it."""
+        recipients = self.recipients(handler_class, rooms, excluded)
+        for connection in recipients:
+            connection.send_frame(frame)
+        return len(recipients)
+
+    def broadcast(
+        self, handler_class: type, frame: str, rooms: frozenset[str] | None, excluded: frozenset[str]
+    ) -> None:
+        """Deliver here, and relay to the other processes; from any thread."""
+        loop = self.loop
+        if loop is not None and tornado.ioloop.IOLoop.current(instance=False) is not loop:
+            loop.add_callback(self.broadcast, handler_class, frame, rooms, excluded)
+            return
+        self.deliver(handler_class, frame, rooms, excluded)
+        if self.relay is not None:
+            self.relay.publish(RelayedBroadcast(class_key(handler_class), frame, rooms, excluded))
+
+    def _relayed(self, broadcast: RelayedBroadcast) -> None:
+        handler_class = self.handler_classes.get(broadcast.handler_class)
+        if handler_class is not None:
+            self.deliver(handler_class, broadcast.frame, broadcast.rooms, broadcast.excluded)
+
+    # -- timers and shutdown ------------------------------------------------------------------
 
     def sweep(self) -> None:
         now = tornado.ioloop.IOLoop.current().time()
@@ -102,7 +237,8 @@ class Registry:
             by_transport[connection.protocol] = by_transport.get(connection.protocol, 0) + 1
             queued += connection.queued
             buffered += connection.buffered_bytes
-        return Stats(len(self._connections), by_transport, queued, buffered)
+        dropped = self.relay.dropped if self.relay is not None else 0
+        return Stats(len(self._connections), by_transport, queued, buffered, len(self._rooms), dropped)
 
     def close_all(self, reason: str = "shutdown") -> None:
         """End every connection (server shutdown): each runs its ``on_close``."""
@@ -123,16 +259,41 @@ class Registry:
 _registries: weakref.WeakKeyDictionary[tornado.web.Application, Registry] = weakref.WeakKeyDictionary()
 
 
+def _mounted_handler_classes(router: Any) -> Iterable[type]:
+    """The ``handler_class`` of every tornad_io transport rule under ``router``."""
+    for rule in getattr(router, "rules", ()):
+        handler_class = (rule.target_kwargs or {}).get("handler_class")
+        if isinstance(handler_class, type):
+            yield handler_class
+        if isinstance(rule.target, tornado.routing.Router):
+            yield from _mounted_handler_classes(rule.target)
+
+
 def registry_for(application: tornado.web.Application) -> Registry:
-    """The registry of ``application``, created on first use."""
+    """The registry of ``application``, created on first use (its settings are checked then)."""
     registry = _registries.get(application)
     if registry is None:
-        registry = _registries[application] = Registry(Settings.from_application(application.settings))
-        if registry.settings.redis_url is not None:
-            RedisFanOut.for_url(registry.settings.redis_url)
+        mounted = list(_mounted_handler_classes(application.wildcard_router))
+        registry = _registries[application] = Registry(Settings.from_application(application.settings), mounted)
     return registry
 
 
+def registries_serving(handler_class: type) -> list[Registry]:
+    """The registries of the applications in this process that mount ``handler_class``."""
+    key = class_key(handler_class)
+    return [registry for registry in list(_registries.values()) if registry.handler_classes.get(key) is handler_class]
+
+
 def stats(application: tornado.web.Application) -> Stats:
-    """Live counts of ``application``'s connections: per transport, and messages waiting in queues."""
+    """Live counts of ``application``'s connections: per transport, queues, rooms and the relay."""
     return registry_for(application).stats()
+
+
+def running_loop_registries(candidates: list[Registry]) -> list[Registry]:
+    """Those of ``candidates`` served by the IOLoop running in this thread (or not yet bound)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return candidates
+    here = tornado.ioloop.IOLoop.current()
+    return [registry for registry in candidates if registry.loop is None or registry.loop is here]

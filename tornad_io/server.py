@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-from typing import Any
+from typing import Any, Final
 
 import tornado.httpserver
 import tornado.netutil
@@ -27,6 +27,12 @@ __all__ = ["SocketIOServer"]
 
 log = logging.getLogger(__name__)
 
+#: Tornado's ``idle_connection_timeout`` unless the caller passes one: seconds a connection may
+#: wait for (or spend sending) the head of its next request.
+IDLE_CONNECTION_TIMEOUT: Final = 60.0
+#: Tornado's ``body_timeout`` is ``socket_io_body_timeout`` plus this, unless the caller passes one.
+BODY_TIMEOUT_MARGIN: Final = 5.0
+
 
 class SocketIOServer:
     """An ``HTTPServer`` for ``application`` (and a Flash policy server), configured from its settings.
@@ -35,6 +41,25 @@ class SocketIOServer:
     every interface; ``flash_policy_port`` overrides the setting of that
     name (843).  Other keyword arguments (``ssl_options``, ``xheaders``, ...)
     go to Tornado's ``HTTPServer``.
+
+    Two of them have defaults here, because Tornado's own let a client hold
+    a socket for an hour with half a request head, or forever with a body
+    sent a byte at a time:
+
+    - ``idle_connection_timeout`` (60 s): Tornado applies it while it waits
+      for a request head, from the end of the previous response on a
+      keep-alive connection until the head is complete.  A held poll, an
+      htmlfile or xhr-multipart stream and a WebSocket are past their head
+      (in progress, or detached from HTTP), so it cannot cut them.
+    - ``body_timeout`` (``socket_io_body_timeout`` + 5 s): Tornado closes,
+      without an answer, a connection whose body is still arriving after it.
+      Only requests with a body have one (polls and streams are GETs); the
+      tornad_io transports answer a late body with 408 at
+      ``socket_io_body_timeout`` first, so this is a backstop for the
+      application's other handlers.  Pass a larger value (or ``None``) if
+      those take slow uploads.
+
+    A value passed by the caller, ``None`` included, is used as given.
     """
 
     def __init__(
@@ -52,6 +77,10 @@ class SocketIOServer:
         self.flash_policy_port = (
             int(settings.get("flash_policy_port", 843)) if flash_policy_port is None else flash_policy_port
         )
+        server_options.setdefault("idle_connection_timeout", IDLE_CONNECTION_TIMEOUT)
+        server_options.setdefault(
+            "body_timeout", Settings.from_application(settings).body_timeout + BODY_TIMEOUT_MARGIN
+        )
         self.http_server = tornado.httpserver.HTTPServer(application, **server_options)
         self.flash_policy_server: FlashPolicyServer | None = None
         self._stopped: asyncio.Event | None = None
@@ -64,7 +93,7 @@ class SocketIOServer:
 
     def start(self) -> None:
         """Listen (inside a running event loop)."""
-        registry_for(self.application)  # settings checked, Redis fan-out subscribing, before any client
+        registry_for(self.application).bind()  # settings checked, Redis relay subscribing, before any client
         sockets = tornado.netutil.bind_sockets(self.port, self.address or None)
         self.port = sockets[0].getsockname()[1]  # the real port when 0 was asked for
         self.http_server.add_sockets(sockets)
@@ -105,7 +134,10 @@ class SocketIOServer:
         Each connection's ``on_close`` runs on a following IOLoop iteration.
         """
         self.http_server.stop()
-        registry_for(self.application).close_all("shutdown")
+        registry = registry_for(self.application)
+        registry.close_all("shutdown")
+        if registry.relay is not None:
+            asyncio.ensure_future(registry.stop_relay())
         if self.flash_policy_server is not None:
             self.flash_policy_server.stop()
             self.flash_policy_server = None

@@ -37,6 +37,7 @@ class Settings:
     ``session_opts``                   memory     Beaker options (``session.`` prefixed)
     ``socket_io_origins``              own        ``"host:port"`` patterns of allowed pages
     ``socket_io_redis_url``            None       Redis that relays broadcasts between processes
+    ``socket_io_redis_channel``        tornad_io  the pub/sub channel of this application's relay
     ``socket_io_keep_sessions``        False      keep Beaker sessions after their connection ends
     ``socket_io_worker_tag``           ""         prefix of this process's session ids
     ``socket_io_body_timeout``         5.0        seconds a POST body may take to arrive (408)
@@ -55,6 +56,7 @@ class Settings:
     session_opts: Mapping[str, Any] = field(default_factory=dict)
     origins: OriginPolicy = field(default_factory=OriginPolicy)
     redis_url: str | None = None
+    redis_channel: str = "tornad_io"
     keep_sessions: bool = False
     worker_tag: str = ""
     body_timeout: float = 5.0
@@ -82,6 +84,7 @@ class Settings:
             session_opts=dict(settings.get("session_opts") or {}),
             origins=OriginPolicy(settings.get("socket_io_origins")),
             redis_url=settings.get("socket_io_redis_url"),
+            redis_channel=str(settings.get("socket_io_redis_channel", "tornad_io")),
             keep_sessions=bool(settings.get("socket_io_keep_sessions", False)),
             worker_tag=str(settings.get("socket_io_worker_tag", "")),
             body_timeout=float(settings.get("socket_io_body_timeout", 5.0)),

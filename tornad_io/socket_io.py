@@ -29,7 +29,7 @@ import tornado.web
 
 from tornad_io.beaker_session import open_session
 from tornad_io.codec import encode_message
-from tornad_io.fanout import deliver_frame, register_handler_class
+from tornad_io.registry import Registry, current_registry, registries_serving, registry_for, running_loop_registries
 from tornad_io.routing import Rule, build_rule
 
 if TYPE_CHECKING:
@@ -92,14 +92,32 @@ class SocketIOHandler:
         self._connection.close("server close")
 
     @classmethod
-    def broadcast(cls, message: Any, exclude: SocketIOHandler | Iterable[SocketIOHandler] | None = None) -> None:
-        """Send ``message`` to every open connection of this handler class, except ``exclude``.
+    def broadcast(
+        cls,
+        message: Any,
+        room: str | Iterable[str] | None = None,
+        exclude: SocketIOHandler | Iterable[SocketIOHandler] | None = None,
+        *,
+        application: tornado.web.Application | None = None,
+    ) -> None:
+        """Send ``message`` to the open connections of this handler class, except ``exclude``.
 
-        ``exclude`` is one handler (typically ``self``, the sender) or several.
-        The frame is encoded once for everyone; polling clients get it with
-        their next poll.  With ``socket_io_redis_url`` set, the other server
-        processes deliver it to their clients too.
+        ``room`` (one name or several) limits it to the members of those rooms;
+        ``None`` reaches every connection of the class.  ``exclude`` is one
+        handler (typically ``self``, the sender) or several.  The frame is
+        encoded once for everyone; polling clients get it with their next
+        poll.  With ``socket_io_redis_url`` set, the other server processes
+        deliver it to their clients (and room members) too.
+
+        A broadcast stays inside one application.  Called from a hook (or a
+        task a hook started) it reaches that hook's application; elsewhere,
+        the one application in this process (on this IOLoop) that mounts the
+        class, or ``application`` when given.
         """
+        if isinstance(room, SocketIOHandler) or _is_handlers(room):
+            # The 2010-era call broadcast(message, handler) meant exclude.
+            room, exclude = None, room
+        rooms = _room_names(room)
         frame = encode_message(message)
         if exclude is None:
             excluded: frozenset[str] = frozenset()
@@ -107,7 +125,29 @@ class SocketIOHandler:
             excluded = frozenset((exclude.session_id,))
         else:
             excluded = frozenset(handler.session_id for handler in exclude)
-        deliver_frame(cls, frame, excluded)
+        for registry in _target_registries(cls, application):
+            registry.broadcast(cls, frame, rooms, excluded)
+
+    # -- rooms ------------------------------------------------------------------------------
+
+    def join(self, room: str) -> None:
+        """Enter ``room`` (any str), so that ``broadcast(..., room=room)`` reaches this connection.
+
+        Rooms belong to the application; membership ends when the connection
+        closes, before ``on_close`` runs.  Joining after the close does nothing.
+        """
+        connection = self._connection
+        connection.registry.join(connection, room)
+
+    def leave(self, room: str) -> None:
+        """Leave ``room``; leaving a room this connection is not in does nothing."""
+        connection = self._connection
+        connection.registry.leave(connection, room)
+
+    @property
+    def rooms(self) -> frozenset[str]:
+        """The rooms this connection is in (in ``on_close``: the rooms it was in, already left)."""
+        return frozenset(self._connection.rooms)
 
     def write(self, *args: Any, **kwargs: Any) -> NoReturn:
         """Not available: Socket.IO messages need the wire encoding that ``send`` applies."""
@@ -192,5 +232,41 @@ class SocketIOHandler:
         ``kwargs["extra"]``, with the named groups of ``extraRE`` as keyword
         arguments and its unnamed groups as positional ones.
         """
-        register_handler_class(cls)
         return build_rule(cls, resource, extraRE, extraSep)
+
+
+def _is_handlers(value: object) -> bool:
+    if value is None or isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        return False
+    return bool(value) and all(isinstance(item, SocketIOHandler) for item in value)
+
+
+def _room_names(room: str | Iterable[str] | None) -> frozenset[str] | None:
+    if room is None:
+        return None
+    if isinstance(room, str):
+        return frozenset((room,))
+    names = frozenset(room)
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"a room is a str, not {type(name).__name__}")
+    return names
+
+
+def _target_registries(
+    handler_class: type[SocketIOHandler], application: tornado.web.Application | None
+) -> list[Registry]:
+    """The one application a class-level broadcast is meant for (see ``broadcast``)."""
+    if application is not None:
+        return [registry_for(application)]
+    serving = registries_serving(handler_class)
+    hook_registry = current_registry.get()
+    if hook_registry is not None and (hook_registry in serving or not serving):
+        return [hook_registry]
+    candidates = running_loop_registries(serving)
+    if len(candidates) > 1:
+        raise RuntimeError(
+            f"{handler_class.__name__} is mounted in {len(candidates)} applications in this process; "
+            "call broadcast from one of its hooks, or pass application=..."
+        )
+    return candidates

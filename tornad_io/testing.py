@@ -110,10 +110,13 @@ class AppServer:
         self.port = sockets[0].getsockname()[1]
         server = tornado.httpserver.HTTPServer(self.application, **self._server_options)
         server.add_sockets(sockets)
+        registry_for(self.application).bind()  # this loop serves the application (and its relay)
         self._ready.set()
         await self._stopping.wait()
         server.stop()
-        registry_for(self.application).close_all("shutdown")
+        registry = registry_for(self.application)
+        registry.close_all("shutdown")
+        await registry.stop_relay()
         await asyncio.sleep(0)  # let the on_close callbacks run
         await server.close_all_connections()
 

@@ -23,7 +23,6 @@ import tornado.web
 
 from tests.helpers import StaticFile
 from tornad_io import SocketIOHandler, SocketIOServer
-from tornad_io.fanout import RedisFanOut
 from tornad_io.registry import registry_for
 
 HERE = Path(__file__).resolve().parent
@@ -66,11 +65,11 @@ def main() -> None:
         # flash_policy_port=0: two processes on one machine cannot both take the Flash policy port
         # (843); a real deployment serves it from one process, or disables flashsocket.
         server = SocketIOServer(app, port=0, address="127.0.0.1", flash_policy_port=0, xheaders=True)
-        # The Redis subscription starts with the application's registry (normally at the first
-        # Socket.IO request). Start it now and report ready only once it is subscribed, so that
-        # no broadcast of the test can be published before this process listens for it.
-        registry_for(app)
-        await asyncio.wait_for(RedisFanOut.running[redis_url].connected.wait(), 10)
+        # SocketIOServer starts the application's Redis relay. Report ready only once it is
+        # subscribed, so that no broadcast of the test is published before this process listens.
+        relay = registry_for(app).relay
+        assert relay is not None
+        await asyncio.wait_for(relay.connected.wait(), 10)
         partial = Path(ready_file + ".partial")
         partial.write_text(str(server.port))
         partial.rename(ready_file)  # the test never reads half a port number

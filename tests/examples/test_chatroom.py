@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tornad_io.fanout import connections_of
+from tornad_io.registry import registry_for
 from tornad_io.testing import AppServer, SocketIOClient
 
 page_log = logging.getLogger("chatroom.page")
@@ -84,7 +84,8 @@ def test_join_talk_and_leave(chatroom: ModuleType) -> None:
         other.close()
         assert without_time(alice.receive(timeout=10)) == {"type": "left", "nick": "ALICE 2"}
         assert alice.receive() == presence("alice")
-        assert server.call(lambda: (len(connections_of(chatroom.ChatHandler)), list(room.nicks.values()))) == (
+        registry = registry_for(server.application)
+        assert server.call(lambda: (len(registry.connections()), list(room.nicks.values()))) == (
             1,
             ["alice"],
         )
@@ -280,7 +281,7 @@ def test_a_dropped_tab_rejoins_under_its_nick(
 
         # The server ends the session; the 0.6 client reconnects with a new one and the
         # page sends its nickname again.
-        server.call(lambda: [connection.close() for connection in connections_of(chatroom.ChatHandler)])
+        server.call(lambda: [connection.close() for connection in registry_for(server.application).connections()])
         tab.expect_notices("carol joined", "carol left", "carol joined")
         tab.expect_chat(("carol", "before the drop"))  # redrawn from the history, not doubled
         tab.expect_online("carol")

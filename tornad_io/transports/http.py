@@ -15,6 +15,7 @@ import weakref
 from typing import Any, ClassVar, NoReturn
 
 import tornado.http1connection
+import tornado.iostream
 import tornado.web
 
 from tornad_io.codec import Message, ProtocolError, TooManyFrames, decode_payload
@@ -55,6 +56,8 @@ class HTTPTransport(tornado.web.RequestHandler):
     kind: ClassVar[TransportKind]
 
     connection: Connection | None = None
+    #: The session this POST sends to, claimed in ``prepare`` until the request ends.
+    connection_for_upload: Connection | None = None
     _released: asyncio.Future[None] | None = None
     _body_deadline: asyncio.TimerHandle | None = None
 
@@ -85,8 +88,39 @@ class HTTPTransport(tornado.web.RequestHandler):
             self.refuse(400, "Bad Content-Length")
         if int(length) > self.registry.settings.max_message_size:
             self.refuse(413, "Payload too large", f" (Content-Length {length})")
+        if self.request.method == "POST":
+            self._claim_upload()
         if int(length) > 0 or "Transfer-Encoding" in headers:
             self._start_body_deadline()
+
+    def _claim_upload(self) -> None:
+        """Refuse a POST before its body is read unless it is the session's only one in progress.
+
+        An unknown session is a 404 at once, so a body is buffered only for a
+        live session; and the 0.6 client waits for the answer to one POST
+        before it sends the next, so a second concurrent one (429) can only
+        come from a client trying to queue more than the server would take.
+        """
+        session_id = self.path_kwargs.get("session_id") or ""
+        if not session_id:
+            self.refuse(400, "A send needs a session id")
+        connection = self.find_connection(session_id)
+        if connection.upload is not None:
+            self.refuse(
+                429,
+                "Another send of this session is in progress",
+                " (a client sends the next payload only once the last one was answered; "
+                "the answer waits while socket_io_max_pending_messages messages are undelivered)",
+            )
+        connection.upload = self
+        self.connection_for_upload = connection
+
+    def _release_upload(self) -> None:
+        connection = self.connection_for_upload
+        if connection is not None:
+            self.connection_for_upload = None
+            if connection.upload is self:
+                connection.upload = None
 
     def _start_body_deadline(self) -> None:
         """Answer 408 unless the body has fully arrived within ``socket_io_body_timeout`` seconds.
@@ -225,6 +259,7 @@ class HTTPTransport(tornado.web.RequestHandler):
         """
         super().on_connection_close()
         self._cancel_body_deadline()
+        self._release_upload()
         body: bytearray | None = getattr(self, "_body", None)
         if body is not None:
             body.clear()
@@ -234,6 +269,14 @@ class HTTPTransport(tornado.web.RequestHandler):
 
     def on_finish(self) -> None:
         self._cancel_body_deadline()
+        self._release_upload()
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """A client that leaves mid-body is routine, not an error with a traceback."""
+        if isinstance(value, tornado.iostream.StreamClosedError):
+            log.debug("%s %s: the client left before its body was complete", self.request.method, self.request.path)
+            return
+        super().log_exception(typ, value, tb)
 
     def client_already_gone(self) -> bool:
         """Whether the client closed its connection before we started holding the response.
@@ -276,9 +319,11 @@ class HTTPTransport(tornado.web.RequestHandler):
         While the session's handler lags behind (``socket_io_max_pending_messages``),
         the answer waits: the 0.6 client sends nothing new before it has one.
         """
-        if not session_id:
-            self.refuse(400, "A send needs a session id")
-        connection = self.find_connection(session_id)
+        connection = self.connection_for_upload
+        assert connection is not None  # claimed in prepare
+        if connection.until_readable() is not None:
+            # Only a client that gave up waiting for the answer to its last send gets here.
+            self.refuse(429, "Too many messages waiting", " (socket_io_max_pending_messages is reached)")
         try:
             payload = form_data(bytes(self._body))
         except (ValueError, UnicodeDecodeError) as exc:
