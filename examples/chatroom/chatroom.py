@@ -1,19 +1,27 @@
-"""A multi-user chat room on tornad_io.
+"""A multi-user chat with channels, on tornad_io.
 
 Run it from the top of the repository with ``make chatroom`` (or
 ``python examples/chatroom/chatroom.py --port 8888``) and open
-http://127.0.0.1:8888/ in a few browser tabs.
+http://127.0.0.1:8888/#kitchen and http://127.0.0.1:8888/#garden in a few
+browser tabs (no ``#name`` means ``#lobby``).
+
+A page's channel is part of its Socket.IO URL: the page connects with the
+0.6 client option ``resource: "chat/<channel>"``, the route below only
+accepts names matching ``CHANNEL``, and ``on_open`` joins the tornad_io room
+of that name.  Whatever the whole channel hears goes out as ``broadcast(..., room=name)``.
 
 What travels over the socket (every message is JSON):
 
 client -> server
-    ``{"nick": "alice"}``   join the room under a nickname (once per connection)
+    ``{"nick": "alice"}``   join the channel under a nickname (once per connection)
     ``{"text": "hello"}``   say something (a plain string works too)
 
 server -> client, each a dict with a ``"type"``
-    ``presence``  ``online`` (how many have joined) and ``people`` (their nicks);
-                  sent to every connection, joined or not, whenever that changes
-    ``welcome``   your (possibly de-duplicated) ``nick`` and the recent ``history``
+    ``presence``  ``channel``, ``online`` (how many have joined it) and ``people``
+                  (their nicks); sent to a tab when it connects, and to every tab
+                  on the channel, joined or not, whenever that changes
+    ``welcome``   ``channel``, your (possibly de-duplicated) ``nick`` and the
+                  channel's recent ``history``
     ``joined`` / ``left``   someone came or went: ``nick``, ``time``
     ``message``   ``nick``, ``text``, ``time``
     ``error``     ``text``: why the last thing you sent was refused
@@ -47,9 +55,13 @@ REPO_ROOT = HERE.parent.parent
 DEFAULT_CLIENT_JS = REPO_ROOT / "node_modules" / "socket.io" / "support" / "socket.io-client" / "socket.io.js"
 CLIENT_JS_ENV = "SOCKET_IO_CLIENT_JS"
 
+#: A channel name, as the URL /chat/<channel>/<transport>/... carries it (index.html checks the same).
+CHANNEL = r"(?P<channel>[a-z0-9-]{1,32})"
 MAX_NICK_LENGTH = 24
 MAX_TEXT_LENGTH = 500
 HISTORY_LENGTH = 50
+#: Channels remembered, history included; past this, the least recently used that nobody is on go.
+MAX_CHANNELS = 100
 USAGE = 'Send {"nick": ...} to join, then {"text": ...} (or a plain string) to talk.'
 
 
@@ -80,67 +92,27 @@ def clean(value: str, limit: int) -> str:
     return " ".join(printable.split())[:limit]
 
 
-class ChatRoom:
-    """Who has joined under which nick, and what was said lately.
+class Channel:
+    """What the server remembers about one channel: the nicks in use there and what was said lately.
 
-    One room per application (``make_app`` puts it in the settings).  Who is
-    connected is tornad_io's business: ``ChatHandler.broadcast`` reaches every
-    open tab, so the room keeps no set of connections.  Everything here runs
-    on the IOLoop, so no locking is needed.
+    It keeps no connections: every tab on the channel joined the tornad_io room
+    named ``self.name``, and ``ChatHandler.broadcast(..., room=self.name)``
+    reaches them all.  Everything here runs on the IOLoop, so no locking is needed.
     """
 
-    def __init__(self, history_length: int = HISTORY_LENGTH) -> None:
-        self.nicks: dict[ChatHandler, str] = {}
+    def __init__(self, name: str, history_length: int = HISTORY_LENGTH) -> None:
+        self.name = name
+        self.nicks: set[str] = set()
         self.history: deque[dict[str, Any]] = deque(maxlen=history_length)
-
-    # -- what the handlers call -----------------------------------------------------------
-
-    def arrive(self, handler: ChatHandler) -> None:
-        handler.send(self.presence())
-
-    def join(self, handler: ChatHandler, wanted: Any) -> None:
-        if handler in self.nicks:
-            handler.send(error(f"You are already in the room as {self.nicks[handler]}."))
-            return
-        if not isinstance(wanted, str) or not clean(wanted, MAX_NICK_LENGTH):
-            handler.send(error("Pick a nickname: a few letters will do."))
-            return
-        nick = self.unique_nick(clean(wanted, MAX_NICK_LENGTH))
-        self.nicks[handler] = nick
-        log.info("%s joined (%s)", nick, handler.protocol)
-        event = self.record({"type": "joined", "nick": nick})
-        handler.send({"type": "welcome", "nick": nick, "history": list(self.history)})
-        ChatHandler.broadcast(event, exclude=handler)  # the newcomer has it in its welcome
-        ChatHandler.broadcast(self.presence())
-
-    def say(self, handler: ChatHandler, text: Any) -> None:
-        nick = self.nicks.get(handler)
-        if nick is None:
-            handler.send(error("Pick a nickname before you talk."))
-            return
-        if not isinstance(text, str):
-            handler.send(error("Messages are text."))
-            return
-        text = clean(text, MAX_TEXT_LENGTH)
-        if text:
-            ChatHandler.broadcast(self.record({"type": "message", "nick": nick, "text": text}))
-
-    def leave(self, handler: ChatHandler) -> None:
-        nick = self.nicks.pop(handler, None)
-        if nick is None:
-            return  # never joined: nobody needs to hear about it
-        log.info("%s left", nick)
-        ChatHandler.broadcast(self.record({"type": "left", "nick": nick}))
-        ChatHandler.broadcast(self.presence())
-
-    # -- helpers --------------------------------------------------------------------------
+        self.tabs = 0  # connections on this channel, with or without a nick
 
     def presence(self) -> dict[str, Any]:
-        people = sorted(self.nicks.values(), key=str.casefold)
-        return {"type": "presence", "online": len(people), "people": people}
+        people = sorted(self.nicks, key=str.casefold)
+        return {"type": "presence", "channel": self.name, "online": len(people), "people": people}
 
     def unique_nick(self, nick: str) -> str:
-        taken = {name.casefold() for name in self.nicks.values()}
+        """``nick``, numbered if someone on this channel has it already (case does not matter)."""
+        taken = {name.casefold() for name in self.nicks}
         candidate, number = nick, 1
         while candidate.casefold() in taken:
             number += 1
@@ -154,20 +126,53 @@ class ChatRoom:
         return event
 
 
+class Chat:
+    """Every channel of one application (``make_app`` puts one in the settings as ``chat``).
+
+    Channel names come from URLs anyone can type, so channels nobody is on are
+    forgotten, least recently used first, once there are more than ``max_channels``.
+    """
+
+    def __init__(self, history_length: int = HISTORY_LENGTH, max_channels: int = MAX_CHANNELS) -> None:
+        self.history_length = history_length
+        self.max_channels = max_channels
+        self.channels: dict[str, Channel] = {}  # in order of use, the most recent last
+
+    def enter(self, name: str) -> Channel:
+        channel = self.channels.pop(name, None)
+        if channel is None:
+            channel = Channel(name, self.history_length)
+            quiet = [old for old, known in self.channels.items() if known.tabs == 0]
+            for old in quiet[: max(0, len(self.channels) + 1 - self.max_channels)]:
+                del self.channels[old]
+        self.channels[name] = channel
+        channel.tabs += 1
+        return channel
+
+    def leave(self, channel: Channel) -> None:
+        channel.tabs -= 1
+
+
 def error(text: str) -> dict[str, str]:
     return {"type": "error", "text": text}
 
 
 class ChatHandler(SocketIOHandler):
-    """One browser tab: hands what it hears to the room of its application."""
+    """One browser tab on one channel, whose tornad_io room it joins in ``on_open``."""
+
+    channel: Channel
+    nick: str | None = None  # until the tab picks one
 
     @property
-    def room(self) -> ChatRoom:
-        room: ChatRoom = self.settings["chat_room"]
-        return room
+    def chat(self) -> Chat:
+        chat: Chat = self.settings["chat"]
+        return chat
 
     def on_open(self, *args: Any, **kwargs: Any) -> None:
-        self.room.arrive(self)
+        # kwargs["channel"] is the CHANNEL group of the URL; the route matched nothing else.
+        self.channel = self.chat.enter(kwargs["channel"])
+        self.join(self.channel.name)
+        self.send(self.channel.presence())
 
     def on_message(self, message: Any) -> None:
         if isinstance(message, str):
@@ -175,14 +180,50 @@ class ChatHandler(SocketIOHandler):
         if not isinstance(message, dict):
             self.send(error(USAGE))
         elif "nick" in message:
-            self.room.join(self, message["nick"])
+            self.take_nick(message["nick"])
         elif "text" in message:
-            self.room.say(self, message["text"])
+            self.say(message["text"])
         else:
             self.send(error(USAGE))
 
     def on_close(self) -> None:
-        self.room.leave(self)
+        channel = self.channel
+        self.chat.leave(channel)
+        if self.nick is None:
+            return  # never joined: nobody needs to hear about it
+        log.info("%s left #%s", self.nick, channel.name)
+        channel.nicks.discard(self.nick)
+        # Room membership ended before on_close, so these reach the others on the channel only.
+        ChatHandler.broadcast(channel.record({"type": "left", "nick": self.nick}), room=channel.name)
+        ChatHandler.broadcast(channel.presence(), room=channel.name)
+
+    def take_nick(self, wanted: Any) -> None:
+        channel = self.channel
+        if self.nick is not None:
+            self.send(error(f"You are already in #{channel.name} as {self.nick}."))
+            return
+        if not isinstance(wanted, str) or not clean(wanted, MAX_NICK_LENGTH):
+            self.send(error("Pick a nickname: a few letters will do."))
+            return
+        self.nick = channel.unique_nick(clean(wanted, MAX_NICK_LENGTH))
+        channel.nicks.add(self.nick)
+        log.info("%s joined #%s (%s)", self.nick, channel.name, self.protocol)
+        event = channel.record({"type": "joined", "nick": self.nick})
+        self.send({"type": "welcome", "channel": channel.name, "nick": self.nick, "history": list(channel.history)})
+        ChatHandler.broadcast(event, room=channel.name, exclude=self)  # the newcomer has it in its welcome
+        ChatHandler.broadcast(channel.presence(), room=channel.name)
+
+    def say(self, text: Any) -> None:
+        if self.nick is None:
+            self.send(error("Pick a nickname before you talk."))
+            return
+        if not isinstance(text, str):
+            self.send(error("Messages are text."))
+            return
+        text = clean(text, MAX_TEXT_LENGTH)
+        if text:
+            event = self.channel.record({"type": "message", "nick": self.nick, "text": text})
+            ChatHandler.broadcast(event, room=self.channel.name)
 
 
 class IndexHandler(tornado.web.RequestHandler):
@@ -211,19 +252,19 @@ def make_app(*, client_js: str | os.PathLike[str] | None = None, **settings: Any
     Raises :class:`ClientScriptMissing` when socket.io.js cannot be found.
     """
     script = Path(client_js) if client_js is not None else find_client_js()
-    settings.setdefault("chat_room", ChatRoom())
+    settings.setdefault("chat", Chat())
     return tornado.web.Application(
         [
             (r"/", IndexHandler),
             (r"/socket\.io\.js", ClientScriptHandler, {"body": script.read_bytes()}),
-            ChatHandler.routes("socket.io"),
+            ChatHandler.routes("chat", CHANNEL, "/"),  # /chat/<channel>/<transport>/...
         ],
         **settings,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A multi-user chat room served by tornad_io.")
+    parser = argparse.ArgumentParser(description="A multi-user chat with channels, served by tornad_io.")
     parser.add_argument("--port", type=int, default=8888, help="port to listen on (default: 8888)")
     parser.add_argument("--address", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging, tornad_io internals included")
@@ -240,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     host = args.address if args.address not in ("", "0.0.0.0", "::") else "127.0.0.1"
-    log.info("starting the chat room on http://%s:%d/ (Ctrl-C stops it)", host, args.port)
+    log.info("starting the chat on http://%s:%d/ (add #name for a channel; Ctrl-C stops it)", host, args.port)
     try:
         SocketIOServer(application, port=args.port, address=args.address)
     except OSError as exc:

@@ -1,14 +1,15 @@
-"""The chat-room example (examples/chatroom): its protocol through the test client, then two real
-browser tabs, one on websocket and one on xhr-polling, chatting with each other.
+"""The chat-room example (examples/chatroom): its channels and protocol through the test client,
+then real browser tabs, on websocket and on xhr-polling, chatting in two channels.
 
 The browser test also saves the screenshot that README.rst shows, docs/chatroom.png (or the path in
-CHATROOM_SCREENSHOT): a tab after a short conversation.
+CHATROOM_SCREENSHOT): a #kitchen tab after a short conversation.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import tornado.httpclient
 
 from tornad_io.registry import registry_for
 from tornad_io.testing import AppServer, SocketIOClient
@@ -30,8 +32,8 @@ def _info_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
 
 
-def presence(*people: str) -> dict[str, Any]:
-    return {"type": "presence", "online": len(people), "people": list(people)}
+def presence(channel: str, *people: str) -> dict[str, Any]:
+    return {"type": "presence", "channel": channel, "online": len(people), "people": list(people)}
 
 
 def without_time(event: dict[str, Any]) -> dict[str, Any]:
@@ -39,64 +41,204 @@ def without_time(event: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in event.items() if key != "time"}
 
 
+def receive_events(client: SocketIOClient, count: int, timeout: float = 10) -> list[dict[str, Any]]:
+    """The next ``count`` messages, without their times."""
+    events = [client.receive(timeout=timeout) for _ in range(count)]
+    return [without_time(event) if "time" in event else event for event in events]
+
+
+def joined(nick: str) -> dict[str, str]:
+    return {"type": "joined", "nick": nick}
+
+
+def left(nick: str) -> dict[str, str]:
+    return {"type": "left", "nick": nick}
+
+
+def said(nick: str, text: str) -> dict[str, str]:
+    return {"type": "message", "nick": nick, "text": text}
+
+
+def chat_client(server: AppServer, channel: str, transport: str) -> SocketIOClient:
+    """A connected client on ``channel``, its first message (the channel's presence) read."""
+    client = SocketIOClient(server.url, resource=f"chat/{channel}", transport=transport)
+    client.connect()
+    first = client.receive()
+    assert first["type"] == "presence" and first["channel"] == channel, first
+    return client
+
+
+def take_nick(client: SocketIOClient, wanted: str) -> dict[str, Any]:
+    """Send ``{"nick": wanted}``; the welcome, with the times taken out of its history."""
+    client.send({"nick": wanted})
+    welcome = client.receive()
+    assert welcome["type"] == "welcome", welcome
+    welcome["history"] = [without_time(event) for event in welcome["history"]]
+    return welcome
+
+
+# SocketIOClient.close() stops polling but leaves its held poll open: a short poll timeout answers
+# that poll, and the short close timeout then ends a polling session.
+QUICK_CLOSE = {"socket_io_poll_timeout": 0.5, "socket_io_close_timeout": 0.5}
+
+
 # -- the protocol, through tornad_io.testing.SocketIOClient ---------------------------------------
 
 
 def test_join_talk_and_leave(chatroom: ModuleType) -> None:
-    room = chatroom.ChatRoom()
-    # SocketIOClient.close() stops polling but leaves its held poll open: a short poll timeout
-    # answers that poll, and the short close timeout then ends the session.
-    app = chatroom.make_app(chat_room=room, socket_io_poll_timeout=0.5, socket_io_close_timeout=0.5)
+    chat = chatroom.Chat()
+    app = chatroom.make_app(chat=chat, **QUICK_CLOSE)
     with AppServer(app) as server:
-        alice = SocketIOClient(server.url, transport="websocket")
+        alice = SocketIOClient(server.url, resource="chat/lobby", transport="websocket")
         alice.connect()
-        assert alice.receive() == presence()
+        assert alice.receive() == presence("lobby")
 
         alice.send({"nick": "  alice \n"})
         welcome = alice.receive()
-        assert welcome["type"] == "welcome" and welcome["nick"] == "alice"
-        assert [without_time(event) for event in welcome["history"]] == [{"type": "joined", "nick": "alice"}]
-        assert alice.receive() == presence("alice")
+        assert welcome["type"] == "welcome" and welcome["nick"] == "alice" and welcome["channel"] == "lobby"
+        assert [without_time(event) for event in welcome["history"]] == [joined("alice")]
+        assert alice.receive() == presence("lobby", "alice")
 
-        other = SocketIOClient(server.url, transport="xhr-polling")
-        other.connect()
-        assert other.receive() == presence("alice")
-        other.send({"nick": "ALICE"})  # taken (case does not matter): numbered
+        other = chat_client(server, "lobby", "xhr-polling")
+        other.send({"nick": "ALICE"})  # taken in this channel (case does not matter): numbered
         welcome = other.receive()
         assert welcome["nick"] == "ALICE 2"
-        assert [without_time(event) for event in welcome["history"]] == [
-            {"type": "joined", "nick": "alice"},
-            {"type": "joined", "nick": "ALICE 2"},
-        ]
-        assert other.receive() == presence("alice", "ALICE 2")
-        assert without_time(alice.receive()) == {"type": "joined", "nick": "ALICE 2"}
-        assert alice.receive() == presence("alice", "ALICE 2")
+        assert [without_time(event) for event in welcome["history"]] == [joined("alice"), joined("ALICE 2")]
+        assert other.receive() == presence("lobby", "alice", "ALICE 2")
+        assert receive_events(alice, 2) == [joined("ALICE 2"), presence("lobby", "alice", "ALICE 2")]
 
         other.send("a plain string is a message too")
         alice.send({"text": "hello ✓ 🎉"})
         for client in (alice, other):
-            said = [without_time(client.receive()), without_time(client.receive())]
-            assert said == [
-                {"type": "message", "nick": "ALICE 2", "text": "a plain string is a message too"},
-                {"type": "message", "nick": "alice", "text": "hello ✓ 🎉"},
+            assert receive_events(client, 2) == [
+                said("ALICE 2", "a plain string is a message too"),
+                said("alice", "hello ✓ 🎉"),
             ]
 
         other.close()
-        assert without_time(alice.receive(timeout=10)) == {"type": "left", "nick": "ALICE 2"}
-        assert alice.receive() == presence("alice")
+        assert receive_events(alice, 2) == [left("ALICE 2"), presence("lobby", "alice")]
         registry = registry_for(server.application)
-        assert server.call(lambda: (len(registry.connections()), list(room.nicks.values()))) == (
-            1,
-            ["alice"],
-        )
+        assert server.call(lambda: (len(registry.connections()), chat.channels["lobby"].nicks)) == (1, {"alice"})
         alice.close()
+
+
+def test_channels_are_isolated(chatroom: ModuleType) -> None:
+    """Two channels, each with a websocket and an xhr-polling client: nothing crosses between them.
+
+    A connection gets its frames in the order the server sent them, so when a client's next message
+    is one of its own channel's, nothing from the other channel that happened earlier reached it.
+    """
+    chat = chatroom.Chat()
+    with AppServer(chatroom.make_app(chat=chat, **QUICK_CLOSE)) as server:
+        alice = chat_client(server, "kitchen", "websocket")
+        bob = chat_client(server, "kitchen", "xhr-polling")
+        carol = chat_client(server, "garden", "xhr-polling")
+        dave = chat_client(server, "garden", "websocket")
+
+        # Joins: the notices and the presence stay in their channel.
+        assert take_nick(alice, "alice")["history"] == [joined("alice")]
+        assert receive_events(alice, 1) == [presence("kitchen", "alice")]
+        assert receive_events(bob, 2) == [joined("alice"), presence("kitchen", "alice")]
+        assert take_nick(bob, "bob")["history"] == [joined("alice"), joined("bob")]
+        assert receive_events(bob, 1) == [presence("kitchen", "alice", "bob")]
+        assert receive_events(alice, 2) == [joined("bob"), presence("kitchen", "alice", "bob")]
+
+        welcome = take_nick(carol, "carol")  # carol's first message since the presence: no kitchen joins
+        assert welcome["channel"] == "garden" and welcome["history"] == [joined("carol")]
+        assert receive_events(carol, 1) == [presence("garden", "carol")]
+        assert receive_events(dave, 2) == [joined("carol"), presence("garden", "carol")]
+        welcome = take_nick(dave, "ALICE")  # nicknames are per channel: kitchen's alice is no clash
+        assert welcome["nick"] == "ALICE" and welcome["history"] == [joined("carol"), joined("ALICE")]
+        assert receive_events(dave, 1) == [presence("garden", "ALICE", "carol")]
+        assert receive_events(carol, 2) == [joined("ALICE"), presence("garden", "ALICE", "carol")]
+
+        # Messages.
+        alice.send({"text": "soup's on"})
+        bob.send("coming!")
+        for client in (alice, bob):
+            assert receive_events(client, 2) == [said("alice", "soup's on"), said("bob", "coming!")]
+        carol.send("the roses are out")
+        dave.send({"text": "lovely"})
+        for client in (carol, dave):
+            assert receive_events(client, 2) == [said("carol", "the roses are out"), said("ALICE", "lovely")]
+        alice.send("anyone in the garden hear that?")
+        for client in (alice, bob):  # the next kitchen message, not garden's
+            assert receive_events(client, 1) == [said("alice", "anyone in the garden hear that?")]
+
+        # Leaves: bob (xhr-polling) goes first, then dave (websocket).
+        bob.close()
+        assert receive_events(alice, 2) == [left("bob"), presence("kitchen", "alice")]
+        dave.close()
+        assert receive_events(carol, 2) == [left("ALICE"), presence("garden", "carol")]  # no "bob left"
+        carol.send("quiet now")
+        assert receive_events(carol, 1) == [said("carol", "quiet now")]
+        alice.send("just me")
+        assert receive_events(alice, 1) == [said("alice", "just me")]  # no "ALICE left", no garden talk
+
+        # History is per channel too: a newcomer to the kitchen is told only the kitchen's past.
+        eve = chat_client(server, "kitchen", "xhr-polling")
+        assert take_nick(eve, "eve")["history"] == [
+            joined("alice"),
+            joined("bob"),
+            said("alice", "soup's on"),
+            said("bob", "coming!"),
+            said("alice", "anyone in the garden hear that?"),
+            left("bob"),
+            said("alice", "just me"),
+            joined("eve"),
+        ]
+        assert receive_events(alice, 2) == [joined("eve"), presence("kitchen", "alice", "eve")]
+
+        def server_side() -> Any:
+            members = {name: (channel.tabs, channel.nicks) for name, channel in chat.channels.items()}
+            return members, len(registry_for(server.application).connections())
+
+        assert server.call(server_side) == ({"kitchen": (2, {"alice", "eve"}), "garden": (1, {"carol"})}, 3)
+        for client in (alice, carol, eve):
+            client.close()
+
+
+def test_a_channel_url_must_name_a_channel(chatroom: ModuleType) -> None:
+    with AppServer(chatroom.make_app()) as server:
+        with urllib.request.urlopen(f"{server.url}/chat/kitchen-2/xhr-polling//1") as response:
+            assert response.status == 200  # a handshake: a session id and the channel's presence
+        refused = [
+            "/socket.io/xhr-polling//1",  # the 0.6 client's default resource is not served
+            "/chat/xhr-polling//1",
+            "/chat//xhr-polling//1",
+            "/chat/Kitchen/xhr-polling//1",
+            "/chat/kitchen%2F..%2Fgarden/xhr-polling//1",
+            "/chat/a/b/xhr-polling//1",
+            "/chat/" + "a" * 33 + "/xhr-polling//1",
+        ]
+        for path in refused:
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(server.url + path)
+            assert answer.value.code == 404, path
+        with pytest.raises(tornado.httpclient.HTTPClientError, match="404"):
+            SocketIOClient(server.url, resource="chat/Kitchen", transport="websocket").connect()
+
+
+def test_quiet_channels_are_forgotten_least_recently_used_first(chatroom: ModuleType) -> None:
+    chat = chatroom.Chat(max_channels=2)
+    kitchen = chat.enter("kitchen")
+    garden = chat.enter("garden")
+    chat.leave(kitchen)
+    chat.enter("attic")  # one too many: the kitchen is quiet, the garden is not
+    assert list(chat.channels) == ["garden", "attic"]
+    chat.enter("cellar")  # nobody left anywhere: nothing to forget
+    assert list(chat.channels) == ["garden", "attic", "cellar"]
+    chat.leave(garden)
+    chat.leave(chat.channels["attic"])
+    chat.enter("garden")  # used again, so the attic is now the least recently used quiet channel
+    chat.enter("hall")
+    assert list(chat.channels) == ["cellar", "garden", "hall"]
+    assert chat.channels["garden"] is garden and garden.tabs == 1
 
 
 def test_what_the_room_refuses(chatroom: ModuleType) -> None:
     with AppServer(chatroom.make_app()) as server:
-        client = SocketIOClient(server.url, transport="websocket")
-        client.connect()
-        assert client.receive() == presence()
+        client = chat_client(server, "lobby", "websocket")
 
         for refused in ({"text": "hi"}, "hi", {"nick": " \t "}, {"nick": 42}, [1, 2], {"colour": "red"}):
             client.send(refused)
@@ -105,7 +247,7 @@ def test_what_the_room_refuses(chatroom: ModuleType) -> None:
 
         client.send({"nick": "bob\x00\x1b[31m"})
         assert client.receive()["nick"] == "bob [31m"
-        assert client.receive() == presence("bob [31m")
+        assert client.receive() == presence("lobby", "bob [31m")
 
         client.send({"nick": "bobby"})
         assert client.receive()["type"] == "error"  # one nick per connection
@@ -128,6 +270,8 @@ def test_page_and_client_script_are_served(chatroom: ModuleType) -> None:
             assert response.headers["Content-Type"] == "text/html; charset=UTF-8"
             page = response.read().decode("utf-8")
         assert '<script src="/socket.io.js"></script>' in page
+        assert 'resource: "chat/" + channel' in page and "var CHANNEL = /^[a-z0-9-]{1,32}$/;" in page
+        assert chatroom.CHANNEL == r"(?P<channel>[a-z0-9-]{1,32})"  # the page checks the same names
         with urllib.request.urlopen(server.url + "/socket.io.js") as response:
             assert response.headers["Content-Type"].startswith("application/javascript")
             assert response.read() == chatroom.find_client_js().read_bytes()
@@ -156,31 +300,38 @@ def test_missing_client_script_is_explained(
             assert response.read() == b"/* a stand-in client */"
 
 
-# -- two browser tabs ------------------------------------------------------------------------------
+# -- browser tabs ----------------------------------------------------------------------------------
 
 
 class ChatTab:
-    """One browser tab on the chat page, with its transport forced from the query string."""
+    """One browser tab on the chat page: its transport forced from the query string, its channel the fragment."""
 
-    def __init__(self, browser: Any, server: AppServer, transport: str) -> None:
+    def __init__(self, browser: Any, server: AppServer, transport: str, channel: str | None = None) -> None:
         from playwright.sync_api import expect
 
         self.expect = expect
         self.transport = transport
+        self.channel = channel or "lobby"
         self.context = browser.new_context(viewport={"width": 900, "height": 560})
         self.page = self.context.new_page()
         self.page.set_default_timeout(15_000)
-        name = transport
+        self.requests: list[str] = []
+        name = f"{transport} #{channel or ''}"
         self.page.on("console", lambda m: page_log.info("[%s] console.%s: %s", name, m.type, m.text))
         self.page.on("pageerror", lambda e: page_log.warning("[%s] page error: %s", name, e))
         self.page.on("requestfailed", lambda r: page_log.info("[%s] failed %s %s", name, r.method, r.url))
-        self.page.goto(f"{server.url}/?transport={transport}")
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(f"{server.url}/?transport={transport}" + (f"#{channel}" if channel is not None else ""))
 
     def see(self, selector: str) -> Any:
         return self.expect(self.page.locator(selector))
 
-    def join(self, nick: str) -> None:
+    def expect_connected(self) -> None:
+        self.see("#channel").to_have_text(f"#{self.channel}")
         self.see("#status").to_have_text(f"connected via {self.transport}", timeout=15_000)
+
+    def join(self, nick: str) -> None:
+        self.expect_connected()
         self.page.fill("#nick", nick)
         self.page.press("#nick", "Enter")
         self.see("#message-form").to_be_visible()
@@ -218,17 +369,29 @@ def tabs(browser: Any) -> Iterator[list[ChatTab]]:
         tab.close()
 
 
-@pytest.mark.parametrize("leaving", ["xhr-polling", "websocket"])
-def test_two_tabs_chat(chatroom: ModuleType, tabs: list[ChatTab], browser: Any, leaving: str) -> None:
+@pytest.mark.parametrize(("leaving", "garden_transport"), [("xhr-polling", "websocket"), ("websocket", "xhr-polling")])
+def test_two_channels_in_the_browser(
+    chatroom: ModuleType, tabs: list[ChatTab], browser: Any, leaving: str, garden_transport: str
+) -> None:
+    """#kitchen has a websocket tab and an xhr-polling tab that chat; a #garden tab sees none of it.
+
+    A tab gets its channel's events in the order the server sent them, so once the garden tab shows
+    something said in the garden after the kitchen's talk, anything leaked from the kitchen would
+    already be on it: the exact-list checks below need no waiting for "nothing more".
+    """
     # A short close timeout: a polling tab that is gone counts as gone after a second.
     with AppServer(chatroom.make_app(socket_io_close_timeout=1.0)) as server:
-        alice = ChatTab(browser, server, "websocket")
+        alice = ChatTab(browser, server, "websocket", "kitchen")
         tabs.append(alice)
-        bjorn = ChatTab(browser, server, "xhr-polling")
+        bjorn = ChatTab(browser, server, "xhr-polling", "kitchen")
         tabs.append(bjorn)
+        greta = ChatTab(browser, server, garden_transport, "garden")
+        tabs.append(greta)
 
         alice.join("alice")
         alice.expect_online("alice")
+        greta.expect_connected()
+        greta.expect_online()  # a tab that has not picked a nick yet sees its channel's presence only
         bjorn.join("Björn")
         for tab in (alice, bjorn):  # Björn sees alice's arrival in the history he was sent
             tab.expect_notices("alice joined", "Björn joined")
@@ -245,6 +408,12 @@ def test_two_tabs_chat(chatroom: ModuleType, tabs: list[ChatTab], browser: Any, 
             for tab in (alice, bjorn):
                 tab.expect_chat(*conversation[:count])
 
+        greta.join("Greta")
+        greta.say("Only the garden hears this.")
+        greta.expect_chat(("Greta", "Only the garden hears this."))
+        greta.expect_notices("Greta joined")
+        greta.expect_online("Greta")
+
         screenshot = os.environ.get("CHATROOM_SCREENSHOT", str(REPOSITORY / "docs" / "chatroom.png"))
         if leaving == "xhr-polling":
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
@@ -254,8 +423,9 @@ def test_two_tabs_chat(chatroom: ModuleType, tabs: list[ChatTab], browser: Any, 
         hostile = '<img src=x onerror="window.owned=1"><b>bold?</b> & &amp; 👋'
         bjorn.say(hostile)
         conversation.append(("Björn", hostile))
-        for tab in (alice, bjorn):
+        for tab in (alice, bjorn):  # and the garden's line, said earlier, is not among them
             tab.expect_chat(*conversation)
+            tab.expect_online("alice", "Björn")
             assert tab.page.locator("#log img, #log b").count() == 0
             assert tab.page.evaluate("() => window.owned") is None
 
@@ -265,15 +435,39 @@ def test_two_tabs_chat(chatroom: ModuleType, tabs: list[ChatTab], browser: Any, 
         stays.expect_notices("alice joined", "Björn joined", f"{gone_nick} left")
         stays.expect_online(stays_nick)
         stays.see("#status").to_have_text(f"connected via {stays.transport}")
+        greta.say("Still only the garden.")
+        greta.expect_chat(("Greta", "Only the garden hears this."), ("Greta", "Still only the garden."))
+        greta.expect_notices("Greta joined")  # no "… left" from the kitchen
+        greta.expect_online("Greta")
+
+        # Another fragment is another channel: the page starts again there.
+        greta.page.evaluate("() => { window.location.hash = 'kitchen'; }")
+        greta.channel = "kitchen"
+        greta.expect_connected()
+        greta.expect_online(stays_nick)
+        greta.see("#nick-form").to_be_visible()
+
+
+def test_a_bad_channel_name_connects_nowhere(chatroom: ModuleType, tabs: list[ChatTab], browser: Any) -> None:
+    with AppServer(chatroom.make_app()) as server:
+        for fragment in ("../socket.io", "Kitchen", "a" * 33, "caf%C3%A9"):
+            tab = ChatTab(browser, server, "websocket", fragment)
+            tabs.append(tab)
+            tab.see("#log .empty").to_contain_text("is not a channel name")
+            tab.see("#status").to_have_text("not connected")
+            tab.see("#nick-form").to_be_hidden()
+            # The page decides before it would create a socket, in the script that runs before "load".
+            assert tab.page.evaluate("() => window.chat.socket") is None
+            assert tab.requests == [f"{server.url}/?transport=websocket", f"{server.url}/socket.io.js"]
+        assert server.call(lambda: len(registry_for(server.application).connections())) == 0
 
 
 @pytest.mark.parametrize("transport", ["websocket", "xhr-polling"])
 def test_a_dropped_tab_rejoins_under_its_nick(
     chatroom: ModuleType, tabs: list[ChatTab], browser: Any, transport: str
 ) -> None:
-    room = chatroom.ChatRoom()
-    with AppServer(chatroom.make_app(chat_room=room)) as server:
-        tab = ChatTab(browser, server, transport)
+    with AppServer(chatroom.make_app()) as server:
+        tab = ChatTab(browser, server, transport)  # no fragment: the lobby
         tabs.append(tab)
         tab.join("carol")
         tab.say("before the drop")
