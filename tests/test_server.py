@@ -1,12 +1,23 @@
-"""SocketIOServer inside a running IOLoop: listens where the settings say, stops cleanly."""
+"""SocketIOServer: listens where the settings say, stops cleanly; its blocking form runs the program's IOLoop.
+
+Inside a running IOLoop it starts and returns; outside one (tests/compat programs, run as
+subprocesses) it blocks running ``IOLoop.current()`` until Ctrl-C or ``stop()``.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +30,7 @@ import tornad_io.server
 from tests.helpers import echo_handler, messages
 from tornad_io import SocketIOServer
 from tornad_io.registry import registry_for
+from tornad_io.testing import SocketIOClient
 
 
 class TestSocketIOServer(tornado.testing.AsyncTestCase):
@@ -193,3 +205,219 @@ class TestTLS(tornado.testing.AsyncTestCase):
             assert messages(await ws.read_message())[1] == "welcome"  # type: ignore[arg-type]
             ws.close()
             server.stop()
+
+
+# -- the blocking form, run as programs (tests/compat) -----------------------------------------
+
+COMPAT = Path(__file__).resolve().parent / "compat"
+REPO_ROOT = COMPAT.parents[1]
+LISTENING = r"Socket\.IO server listening on 127\.0\.0\.1:(\d+)"
+
+
+class Program:
+    """``python tests/compat/<name> [args]`` run from the repository, its output in files."""
+
+    def __init__(self, workdir: Path, name: str, *args: str) -> None:
+        self.name = name
+        self.stdout_path = workdir / f"{name}.stdout"
+        self.stderr_path = workdir / f"{name}.stderr"
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
+        # A test runner started in the background may ignore SIGINT, and a child keeps that
+        # disposition: then Python would never raise KeyboardInterrupt in it. Let it have SIGINT.
+        inherited = signal.getsignal(signal.SIGINT)
+        if inherited == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        try:
+            with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+                self.process = subprocess.Popen(
+                    [sys.executable, str(COMPAT / name), *args],
+                    cwd=REPO_ROOT, env=env, stdin=subprocess.PIPE, stdout=out, stderr=err,
+                )
+        finally:
+            if inherited == signal.SIG_IGN:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(encoding="utf-8", errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def output(self) -> str:
+        return f"--- {self.name} stdout:\n{self.stdout()}--- {self.name} stderr:\n{self.stderr()}"
+
+    def wait_for(self, pattern: str, *, stderr: bool = False, timeout: float = 20.0) -> re.Match[str]:
+        """The first match of ``pattern`` in the program's stdout (or stderr), polled for, bounded."""
+        read = self.stderr if stderr else self.stdout
+        deadline = time.monotonic() + timeout
+        while True:
+            exited = self.process.poll()
+            match = re.search(pattern, read())
+            if match:
+                return match
+            if exited is not None:
+                pytest.fail(f"{self.name} exited with {exited} before printing {pattern!r}\n{self.output()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.name} did not print {pattern!r} within {timeout} s\n{self.output()}")
+            time.sleep(0.05)  # wait-ok: polling another process's output, bounded above
+
+    def socket_io_url(self) -> str:
+        return f"http://127.0.0.1:{self.wait_for(LISTENING, stderr=True).group(1)}"
+
+    def tell(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line.encode() + b"\n")
+        self.process.stdin.flush()
+
+    def wait(self, timeout: float = 15.0) -> int:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{self.name} still runs after {timeout} s\n{self.output()}")
+
+    def interrupt(self, timeout: float = 15.0) -> int:
+        """Ctrl-C: SIGINT, then the exit status."""
+        self.process.send_signal(signal.SIGINT)
+        return self.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+
+
+@pytest.fixture
+def run_program(tmp_path: Path) -> Iterator[Callable[..., Program]]:
+    """Start tests/compat programs; each is killed at the end of the test whatever happened."""
+    started: list[Program] = []
+
+    def run(name: str, *args: str) -> Program:
+        started.append(Program(tmp_path, name, *args))
+        return started[-1]
+
+    try:
+        yield run
+    finally:
+        for program in started:
+            program.kill()
+
+
+def echo_client(url: str, text: str, expected: str | None = None) -> SocketIOClient:
+    """A websocket client of ``url`` that has seen ``text`` echoed (as ``expected``, if given)."""
+    client = SocketIOClient(url, transport="websocket")
+    client.connect()
+    client.send(text)
+    assert client.receive(timeout=10) == (text if expected is None else expected)
+    return client
+
+
+def printed_in_order(program: Program, *lines: str) -> bool:
+    """Whether the program printed ``lines`` in this order (other lines, such as ticks, between them)."""
+    printed = iter(program.stdout().splitlines())
+    return all(line in printed for line in lines)
+
+
+def assert_clean_exit(program: Program, code: int) -> None:
+    assert code == 0, f"{program.name} exit status {code}\n{program.output()}"
+    assert "Traceback" not in program.stderr(), program.output()
+    assert program.stdout().rstrip().endswith("SocketIOServer returned"), program.output()
+
+
+def test_the_blocking_form_runs_what_the_program_set_up_on_its_ioloop(run_program: Callable[..., Program]) -> None:
+    """best_way_2010.py: a second application, a PeriodicCallback and an add_callback all run."""
+    program = run_program("best_way_2010.py")
+    url = program.socket_io_url()
+    other_port = int(program.wait_for(r"other application on port (\d+)").group(1))
+    with urllib.request.urlopen(f"http://127.0.0.1:{other_port}/", timeout=10) as response:
+        assert response.read() == b"hello from the other application"
+    program.wait_for("add_callback fired")
+    program.wait_for("tick 3")
+    client = echo_client(url, "hello é中😀")
+    client.close()
+    assert_clean_exit(program, program.interrupt())
+
+
+def test_the_blocking_form_next_to_the_starting_manually_recipe(run_program: Callable[..., Program]) -> None:
+    """start_manually_and_block.py: the recipe's servers, and SocketIOServer's, on one IOLoop.
+
+    The recipe alone, verbatim, is tests/compat/test_chatroom_2010.py's
+    test_the_2010_starting_manually_recipe_runs_verbatim.
+    """
+    program = run_program("start_manually_and_block.py")
+    url = program.socket_io_url()
+    policy_port = int(program.wait_for(r"manual policy server on port (\d+)").group(1))
+    manual_port = int(program.wait_for(r"manual application on port (\d+)").group(1))
+    with socket.create_connection(("127.0.0.1", policy_port), timeout=10) as sock:
+        sock.sendall(b"<policy-file-request/>\0")
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.endswith(b"</cross-domain-policy>\n\0"), answer
+    manual = echo_client(f"http://127.0.0.1:{manual_port}", "hi", "[echo] hi")
+    chat = echo_client(url, "hi", "[chat] hi")
+    assert_clean_exit(program, program.interrupt())
+    for client in (manual, chat):  # the manual server's connection too: the process is gone
+        assert client.wait_closed(10)
+        client.close()
+
+
+def test_an_exception_in_a_hook_is_logged_without_a_bogus_context(run_program: Callable[..., Program]) -> None:
+    program = run_program("best_way_2010.py")
+    client = echo_client(program.socket_io_url(), "before")
+    client.send("boom")
+    program.wait_for(r"ValueError: boom from on_message", stderr=True)
+    code = program.interrupt()
+    assert code == 0, program.output()
+    stderr = program.stderr()
+    assert "Traceback (most recent call last)" in stderr and "in on_message" in stderr, program.output()
+    assert "During handling of the above exception" not in stderr, program.output()
+    assert "no running event loop" not in stderr, program.output()
+    assert "RuntimeError" not in stderr, program.output()
+    assert stderr.count("Traceback") == 1, program.output()  # the hook's, nothing else
+    client.close()
+
+
+def test_ctrl_c_closes_every_connection_and_returns(run_program: Callable[..., Program]) -> None:
+    program = run_program("best_way_2010.py")
+    client = echo_client(program.socket_io_url(), "hello")
+    code = program.interrupt()
+    assert_clean_exit(program, code)
+    assert "Socket.IO server interrupted; shutting down" in program.stderr(), program.output()
+    # stop() ran: the connection got its on_close before the blocking call returned.
+    assert printed_in_order(program, "on_close ran", "SocketIOServer returned"), program.output()
+    assert client.wait_closed(10)
+    client.close()
+
+
+def test_ctrl_c_while_a_handler_runs_lets_it_finish_then_shuts_down(run_program: Callable[..., Program]) -> None:
+    """SIGINT in the middle of on_message: no KeyboardInterrupt raised inside it (or, later, from its task)."""
+    program = run_program("best_way_2010.py")
+    client = echo_client(program.socket_io_url(), "hello")
+    client.send("busy")
+    program.wait_for("busy")
+    code = program.interrupt()
+    assert_clean_exit(program, code)
+    assert printed_in_order(program, "busy", "no longer busy", "on_close ran", "SocketIOServer returned"), (
+        program.output()
+    )
+    assert "Socket.IO server interrupted; shutting down" in program.stderr(), program.output()
+    assert client.wait_closed(10)
+    client.close()
+
+
+@pytest.mark.parametrize("mode", ["hook", "ioloop", "thread"])
+def test_stop_makes_the_blocking_call_return(run_program: Callable[..., Program], mode: str) -> None:
+    """stop() from a hook, IOLoop.instance().stop() from a hook, stop() from a thread via add_callback."""
+    program = run_program("stop_from_hook.py", mode)
+    client = echo_client(program.socket_io_url(), "hello")
+    if mode == "thread":
+        program.tell("stop")
+    else:
+        client.send("stop")
+    assert_clean_exit(program, program.wait())
+    assert printed_in_order(program, "on_close ran", "SocketIOServer returned"), program.output()
+    assert "interrupted" not in program.stderr(), program.output()
+    assert client.wait_closed(10)
+    client.close()

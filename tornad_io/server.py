@@ -1,10 +1,20 @@
 """``SocketIOServer``: start an application the way the 2010 release did.
 
 ``SocketIOServer(application)`` reads ``socket_io_port`` (default 8888) from
-the application settings, listens, starts the Flash policy server when
-``flashsocket`` is enabled, and runs the IOLoop until interrupted.  Called
-while an event loop is already running (inside a coroutine, a test or an
-embedding application), it starts both and returns at once instead;
+the application settings, listens, and starts the Flash policy server when
+``flashsocket`` is enabled.  Called outside a running event loop (the 2010
+form, at the end of a program) it then runs ``tornado.ioloop.IOLoop.current()``
+-- the loop the program configured, ``IOLoop.instance()`` in 2010 code -- so
+whatever the program set up on it before (another ``Application.listen``, a
+``PeriodicCallback``, an ``add_callback``) runs too.  It blocks until Ctrl-C
+(logged; the server then stops as ``stop()`` does), until ``stop()`` is called
+(from a hook or callback on that loop, or from another thread through
+``IOLoop.add_callback``), or until the program stops the loop itself
+(``IOLoop.current().stop()``); every open connection is closed and gets its
+``on_close`` before the call returns.
+
+Called while an event loop is already running (inside a coroutine, a test or
+an embedding application), it starts listening and returns at once instead;
 ``stop()`` closes what it opened.
 """
 
@@ -13,9 +23,15 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import signal
+import threading
+import warnings
+from collections.abc import Callable
+from types import FrameType
 from typing import Any, Final
 
 import tornado.httpserver
+import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
@@ -60,6 +76,11 @@ class SocketIOServer:
       those take slow uploads.
 
     A value passed by the caller, ``None`` included, is used as given.
+
+    Outside a running event loop the constructor blocks: it runs
+    ``IOLoop.current()`` until Ctrl-C, ``stop()`` or ``IOLoop.current().stop()``,
+    then stops the server and returns (see the module docstring).  Inside one it
+    calls ``start()`` and returns.
     """
 
     def __init__(
@@ -83,16 +104,24 @@ class SocketIOServer:
         )
         self.http_server = tornado.httpserver.HTTPServer(application, **server_options)
         self.flash_policy_server: FlashPolicyServer | None = None
-        self._stopped: asyncio.Event | None = None
+        #: The IOLoop the blocking form runs, while it runs and until ``stop()`` ends it.
+        self._serving: tornado.ioloop.IOLoop | None = None
+        self._relay_stopping: asyncio.Future[None] | None = None
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            self._run_forever()
+            blocking = True
+        else:
+            blocking = False
+        # Decided above, acted on here: a loop run inside that ``except`` would chain every
+        # exception it logs to "RuntimeError: no running event loop".
+        if blocking:
+            self._serve_until_stopped()
         else:
             self.start()
 
     def start(self) -> None:
-        """Listen (inside a running event loop)."""
+        """Listen (inside a running event loop); the blocking form calls it on the loop it runs."""
         registry_for(self.application).bind()  # settings checked, Redis relay subscribing, before any client
         sockets = tornado.netutil.bind_sockets(self.port, self.address or None)
         self.port = sockets[0].getsockname()[1]  # the real port when 0 was asked for
@@ -132,25 +161,101 @@ class SocketIOServer:
         """Stop listening (HTTP and Flash policy) and end every open connection ("shutdown").
 
         Each connection's ``on_close`` runs on a following IOLoop iteration.
+        When the blocking form is running, it then returns: the IOLoop stops
+        once those ``on_close`` calls have run and the Redis relay (if any) has
+        stopped.  Call it on the server's IOLoop; from another thread, use
+        ``io_loop.add_callback(server.stop)``.
         """
         self.http_server.stop()
         registry = registry_for(self.application)
         registry.close_all("shutdown")
         if registry.relay is not None:
-            asyncio.ensure_future(registry.stop_relay())
+            self._relay_stopping = asyncio.ensure_future(registry.stop_relay())
         if self.flash_policy_server is not None:
             self.flash_policy_server.stop()
             self.flash_policy_server = None
-        if self._stopped is not None:
-            self._stopped.set()
+        serving, self._serving = self._serving, None
+        if serving is not None:
+            serving.add_callback(self._stop_serving, serving)
 
-    def _run_forever(self) -> None:
-        async def serve() -> None:
-            self._stopped = asyncio.Event()
+    def _serve_until_stopped(self) -> None:
+        """The blocking form: run the program's IOLoop until ``stop()``, Ctrl-C or ``IOLoop.stop()``."""
+        with warnings.catch_warnings():
+            # Python 3.12+ warns when asyncio makes the thread's loop on demand; making it is the
+            # point here (a program that never touched the IOLoop before).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            io_loop = tornado.ioloop.IOLoop.current()
+
+        async def begin() -> asyncio.AbstractEventLoop:
             self.start()
-            await self._stopped.wait()
+            return asyncio.get_running_loop()
 
+        asyncio_loop = io_loop.run_sync(begin)  # listen on the running loop, as start() expects; errors raise here
+        self._serving = io_loop
+        restore_sigint = self._stop_on_sigint(asyncio_loop)
+        interrupted = False
         try:
-            asyncio.run(serve())
-        except KeyboardInterrupt:
+            io_loop.start()
+        except KeyboardInterrupt:  # raised by the program's own SIGINT handler, or a second Ctrl-C
+            interrupted = True
+        finally:
+            restore_sigint()
+        # Outside the ``except``: what the shutdown logs is not chained to the KeyboardInterrupt.
+        if self._serving is io_loop:  # not ended by stop(): by KeyboardInterrupt or the program's IOLoop.stop()
+            if interrupted:
+                log.info("Socket.IO server interrupted; shutting down")
+            self._serving = None
+            io_loop.run_sync(self._stop_and_settle)
+
+    def _stop_on_sigint(self, asyncio_loop: asyncio.AbstractEventLoop) -> Callable[[], object]:
+        """Make Ctrl-C schedule the shutdown on the loop; returns what undoes that.
+
+        Python's own handler raises ``KeyboardInterrupt`` wherever the program
+        is: inside a task (a handler's request, a WebSocket's reader) the task
+        keeps it and raises it again later, from its result.  Like
+        ``asyncio.run``, this handler only queues the shutdown, and raises
+        ``KeyboardInterrupt`` on a second Ctrl-C.  A SIGINT handler the program
+        installed itself, or a SIGINT ignored by the parent process, is left as
+        it is, and so is any thread but the main one (signals reach only that).
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler:
+            return lambda: None
+        interrupted = False
+
+        def on_sigint(signum: int, frame: FrameType | None) -> None:
+            nonlocal interrupted
+            if interrupted:
+                raise KeyboardInterrupt
+            interrupted = True
+            asyncio_loop.call_soon_threadsafe(self._interrupt)  # threadsafe: it also wakes the loop up
+
+        signal.signal(signal.SIGINT, on_sigint)
+        return lambda: signal.signal(signal.SIGINT, previous)
+
+    def _interrupt(self) -> None:
+        if self._serving is not None:  # else stop() already runs
             log.info("Socket.IO server interrupted; shutting down")
+            self.stop()
+
+    async def _stop_serving(self, io_loop: tornado.ioloop.IOLoop) -> None:
+        try:
+            await self._settle()
+        finally:
+            io_loop.stop()
+
+    async def _stop_and_settle(self) -> None:
+        self.stop()
+        await self._settle()
+
+    async def _settle(self) -> None:
+        """Let what ``stop()`` started finish: the ``on_close`` calls it queued, the relay's stop."""
+        await asyncio.sleep(0)  # resumes after the callbacks queued before it
+        relay_stopping, self._relay_stopping = self._relay_stopping, None
+        if relay_stopping is not None:
+            try:
+                await relay_stopping
+            except Exception:
+                log.exception("stopping the broadcast relay failed")

@@ -251,6 +251,18 @@ def healthy(server: AppServer) -> Iterator[SocketIOClient]:
     client.close()
 
 
+def upload_released(server: AppServer, path: str) -> None:
+    """Wait until the server has noticed the last upload's end (a session takes one POST at a time)."""
+    connection = registry_for(server.application).get(path.split("/")[3])
+    assert connection is not None
+
+    async def released() -> None:
+        while connection.upload is not None:
+            await asyncio.sleep(0.01)
+
+    server.call(released)
+
+
 def assert_all_freed(server: AppServer) -> None:
     assert server.call(leftovers, server.application) == (0, 0)
 
@@ -260,12 +272,16 @@ def test_aborted_uploads_free_their_handlers_requests_and_bodies(
 ) -> None:
     for _ in range(30):  # the allocator's working set, so the measurement below sees growth only
         upload_then_fin(server.port, send_path)
+        upload_released(server, send_path)
         upload_then_reset(server.port, send_path)
+        upload_released(server, send_path)
     assert_all_freed(server)
     before = rss()
     for _ in range(150):
         upload_then_fin(server.port, send_path)
+        upload_released(server, send_path)
         upload_then_reset(server.port, send_path)
+        upload_released(server, send_path)
     assert_all_freed(server)
     grown = rss() - before
     assert grown < 50 * MiB, f"RSS grew {grown / MiB:.0f} MiB over 300 aborted 1 MB uploads"
@@ -281,6 +297,7 @@ def test_refused_uploads_free_their_handlers(
 ) -> None:
     for _ in range(10):
         refused(server.port, send_path)
+        upload_released(server, send_path)
     assert_all_freed(server)
     healthy.send(f"after {refused.__name__}")
     assert healthy.receive(timeout=TIMEOUT) == f"after {refused.__name__}"
