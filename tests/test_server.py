@@ -115,7 +115,7 @@ class TestSocketIOServer(tornado.testing.AsyncTestCase):
     async def test_tornado_timeouts_have_defaults_unless_passed(self) -> None:
         app = tornado.web.Application([echo_handler().routes("socket.io")], flash_policy_port=0)
         server = SocketIOServer(app, port=0, address="127.0.0.1")
-        assert server.http_server.conn_params.header_timeout == tornad_io.server.IDLE_CONNECTION_TIMEOUT == 60.0
+        assert server.http_server.conn_params.header_timeout == tornad_io.server.IDLE_CONNECTION_TIMEOUT == 20.0
         assert server.http_server.conn_params.body_timeout == 5.0 + tornad_io.server.BODY_TIMEOUT_MARGIN
         server.stop()
         app = tornado.web.Application(

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 #: Tornado's ``idle_connection_timeout`` unless the caller passes one: seconds a connection may
 #: wait for (or spend sending) the head of its next request.
-IDLE_CONNECTION_TIMEOUT: Final = 60.0
+IDLE_CONNECTION_TIMEOUT: Final = 20.0
 #: Tornado's ``body_timeout`` is ``socket_io_body_timeout`` plus this, unless the caller passes one.
 BODY_TIMEOUT_MARGIN: Final = 5.0
 
@@ -62,7 +62,7 @@ class SocketIOServer:
     a socket for an hour with half a request head, or forever with a body
     sent a byte at a time:
 
-    - ``idle_connection_timeout`` (60 s): Tornado applies it while it waits
+    - ``idle_connection_timeout`` (20 s): Tornado applies it while it waits
       for a request head, from the end of the previous response on a
       keep-alive connection until the head is complete.  A held poll, an
       htmlfile or xhr-multipart stream and a WebSocket are past their head
