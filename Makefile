@@ -97,7 +97,7 @@ distclean: clean
 BENCH_STAMP := $(VENV)/.bench-requirements-installed
 BENCH_ARGS  ?=
 
-.PHONY: bench bench-setup bench-smoke bench-profile
+.PHONY: bench bench-setup bench-smoke bench-profile bench-attacks
 
 bench-setup: $(BENCH_STAMP)
 	@:
@@ -115,3 +115,11 @@ bench-smoke: bench-setup
 
 bench-profile: bench-setup
 	$(VPY) -m bench.profile --output bench/results/profile.md $(BENCH_ARGS)
+
+# Hostile and slow clients against tornad_io (bench/attacks.py; 2 to 5 minutes, only the test setup
+# needed): results in bench/results/attacks.json and the Attacks section of bench/README.md.
+# `make bench-attacks ATTACKS_ARGS=--quick` runs the short version (about a minute).
+ATTACKS_ARGS ?=
+
+bench-attacks: setup
+	$(VPY) -m bench.attacks --update-readme $(ATTACKS_ARGS)

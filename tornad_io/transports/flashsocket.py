@@ -186,6 +186,7 @@ class Draft76Socket:
             return
         except tornado.iostream.StreamClosedError:
             return
+        stream.set_nodelay(True)  # as for the websocket transport
         connection = open_connection(self, open_kwargs)
         await self._read_frames(connection)
         connection.transport_lost(self)

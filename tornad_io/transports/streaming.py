@@ -43,6 +43,9 @@ class StreamingTransport(HTTPTransport):
         if not self._started:
             self._started = True
             self.set_header("X-Accel-Buffering", "no")  # nginx: pass each chunk on at once
+            stream = getattr(self.request.connection, "stream", None)
+            if stream is not None:
+                stream.set_nodelay(True)  # each chunk is a message: no Nagle wait
             self.start_stream()
             self.flush()  # headers and preamble as their own chunk, as the original server sent them
         self.write(self.render_payload(payload))

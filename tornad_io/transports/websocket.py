@@ -82,6 +82,9 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
         return False
 
     def open(self, *args: Any, **kwargs: Any) -> None:
+        # Messages are small and already coalesced while a write is pending; Nagle's
+        # algorithm would only add a delayed-ACK wait to each echo.
+        self.set_nodelay(True)
         open_connection(self, kwargs)
 
     def on_message(self, message: str | bytes) -> asyncio.Future[None] | None:
