@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from tests.helpers import Recorder
 from tests.servers import RedisServer
 from tornad_io import SocketIOHandler
 from tornad_io.beaker_session import open_session
+from tornad_io.settings import Settings
 from tornad_io.testing import AppServer, SocketIOClient
 
 
@@ -106,3 +108,16 @@ def test_session_opts_take_the_middleware_prefixes(prefix: str, tmp_path: Path) 
     session["x"] = 1
     session.save()
     assert any(files for _, _, files in os.walk(tmp_path))
+
+
+def test_session_opts_take_beakers_bare_keys_too(tmp_path: Path) -> None:
+    """``{"type": "file", "data_dir": ...}``, as Beaker's own Session takes them, is not ignored."""
+    sid, _ = run({"session_opts": {"type": "file", "data_dir": str(tmp_path)}, "socket_io_keep_sessions": True})
+    assert open_session(sid, {"type": "file", "data_dir": str(tmp_path)})["count"] == 2
+    assert any(files for _, _, files in os.walk(tmp_path))
+
+
+@pytest.mark.parametrize("key", ["session.dir", "datadir", "session.tpye"])
+def test_a_key_beaker_does_not_know_is_a_clear_error(key: str) -> None:
+    with pytest.raises(ValueError, match=f"session_opts has '{re.escape(key)}'.*data_dir"):
+        Settings.from_application({"session_opts": {key: "x"}})

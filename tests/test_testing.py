@@ -75,3 +75,12 @@ def test_stats_count_connections_by_transport_and_queued_messages() -> None:
         assert counts.by_transport == {"websocket": 2, "xhr-polling": 1}
         for client in clients:
             client.close()
+
+
+def test_using_the_client_before_connect_says_what_to_do() -> None:
+    client = SocketIOClient("http://127.0.0.1:9", transport="xhr-polling")
+    with pytest.raises(RuntimeError, match=r"connect\(\) before send"):
+        client.send("too early")
+    with pytest.raises(RuntimeError, match=r"connect\(\) before receive"):
+        client.receive(timeout=0.1)
+    client.close()

@@ -502,7 +502,7 @@ class Connection:
         transport = self._transport
         if transport is None:
             if self.idle_since is not None and now - self.idle_since >= self.settings.close_timeout:
-                self.close("poll timeout")
+                self.close("close timeout")
         elif (
             transport.kind is TransportKind.POLL
             and self.state is State.OPEN
@@ -524,7 +524,7 @@ class Connection:
         token = secrets.token_hex(4)
         self._awaited_echo = token
         self._beat_timer = self._loop.call_later(
-            self.settings.heartbeat_timeout, self.close, "heartbeat missed"
+            self.settings.heartbeat_timeout, self.close, "heartbeat timeout"
         )
         self.send_frame(codec.encode_heartbeat(token))
 

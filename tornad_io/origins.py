@@ -103,12 +103,14 @@ class OriginPolicy:
             return None
         origin = headers.get("Origin")
         if origin is not None:
-            return None if self.allows(Origin.parse(origin), server) else f"origin {origin!r} is not allowed"
+            if self.allows(Origin.parse(origin), server):
+                return None
+            return f"origin {origin!r} is not in socket_io_origins (add it there to allow its pages)"
         referer = headers.get("Referer")
         if referer:
             if self.allows(Origin.parse(referer), server):
                 return None
-            return f"a request from a page of {referer[:200]!r} is not allowed"
+            return f"a page of {referer[:200]!r} is not in socket_io_origins (add its origin there to allow it)"
         if headers.get("Sec-Fetch-Site", "").lower() in ("cross-site", "same-site"):
-            return "a cross-site request without Origin or Referer is not allowed"
+            return "a cross-site request without Origin or Referer cannot be checked against socket_io_origins"
         return None

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from tornad_io.beaker_session import session_options
 from tornad_io.origins import OriginPolicy
 
 __all__ = ["ALL_PROTOCOLS", "Settings"]
@@ -34,7 +35,7 @@ class Settings:
     ``socket_io_poll_timeout``         20.0       a held poll is answered empty after this
     ``socket_io_close_timeout``        8.0        a polling session ends without a new poll
     ``socket_io_max_message_size``     1 MiB      largest client payload, in bytes on the wire
-    ``session_opts``                   memory     Beaker options (``session.`` prefixed)
+    ``session_opts``                   memory     Beaker options, bare or ``session.``-prefixed
     ``socket_io_origins``              own        ``"host:port"`` patterns of allowed pages
     ``socket_io_redis_url``            None       Redis that relays broadcasts between processes
     ``socket_io_redis_channel``        tornad_io  the pub/sub channel of this application's relay
@@ -92,6 +93,7 @@ class Settings:
             max_pending_messages=int(settings.get("socket_io_max_pending_messages", 100)),
             max_buffer_size=int(settings.get("socket_io_max_buffer_size", 1 << 20)),
         )
+        session_options(values.session_opts)  # a key Beaker does not know fails here, not at first use
         if not re.fullmatch(r"(?:[g-z][0-9a-z]*)?", values.worker_tag):
             raise ValueError(
                 "socket_io_worker_tag must be a letter from g to z followed by letters or digits (e.g. 'w1'), "

@@ -188,6 +188,8 @@ class SocketIOClient:
 
     def connect(self, timeout: float = 10) -> str:
         """Handshake and return the session id."""
+        if self.session_id is not None:
+            raise RuntimeError("connect() was already called: one SocketIOClient is one session")
         if self.transport == "websocket":
             self._run(self._ws_connect(), timeout)
         elif self.transport in ("htmlfile", "xhr-multipart"):
@@ -208,6 +210,8 @@ class SocketIOClient:
 
     def receive(self, timeout: float = 10) -> Any:
         """The next application message; raises ``TimeoutError`` or ``ClientClosed``."""
+        if self.session_id is None and self._inbox.empty():
+            raise RuntimeError("call connect() before receive(): the client has no session yet")
         try:
             item = self._inbox.get(timeout=timeout)
         except queue.Empty:
@@ -354,6 +358,8 @@ class SocketIOClient:
     def _send_payload(self, payload: str) -> None:
         if self.closed:
             raise ClientClosed("the connection is closed")
+        if self.session_id is None:
+            raise RuntimeError("call connect() before send(): the client has no session yet")
         if self.transport == "websocket":
             assert self._ws is not None
             ws = self._ws

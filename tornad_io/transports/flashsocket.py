@@ -114,7 +114,7 @@ class FlashSocketTransport(WebSocketTransport):
         if "Host" not in headers or "Origin" not in headers:
             return 400, "a draft-76 handshake needs Host and Origin"
         if not self.check_origin(headers["Origin"]):
-            return 403, "origin not allowed"
+            return 403, f"origin {headers['Origin']!r} is not in socket_io_origins"
         try:
             draft76_answer(headers["Sec-WebSocket-Key1"], headers["Sec-WebSocket-Key2"], bytes(8))
         except ValueError as exc:

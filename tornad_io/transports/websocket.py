@@ -78,7 +78,11 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
         """The ``socket_io_origins`` policy (default: the server's own origin only)."""
         if self.registry.settings.origins.allows(Origin.parse(origin), server_origin(self.request)):
             return True
-        log.warning("403 %s upgrade from origin %r: not in socket_io_origins", self.protocol, origin)
+        log.warning(
+            "403 %s upgrade from origin %r: not in socket_io_origins (add it there to allow its pages)",
+            self.protocol,
+            origin,
+        )
         return False
 
     def open(self, *args: Any, **kwargs: Any) -> None:
