@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import subprocess
@@ -21,6 +22,7 @@ import tornad_io.socket_io
 from tests.helpers import messages
 from tests.relay_app import Shouter, make_app
 from tests.servers import RedisServer
+from tornad_io import SocketIOServer
 from tornad_io.codec import encode_frame
 from tornad_io.registry import registry_for
 from tornad_io.relay import RedisRelay
@@ -219,3 +221,18 @@ def test_redis_going_away_loses_only_relaying_and_logs_it_once(
     finally:
         other.terminate()
         other.wait(10)
+
+
+def test_socket_io_server_starts_and_stops_the_relay(redis_server: RedisServer) -> None:
+    app = make_app(socket_io_redis_url=redis_server.url)
+
+    async def main() -> None:
+        server = SocketIOServer(app, port=0, address="127.0.0.1", flash_policy_port=0)  # inside a loop: returns
+        relay = registry_for(app).relay
+        assert relay is not None  # started by the server, before any client
+        await asyncio.wait_for(relay.connected.wait(), 10)
+        server.stop()
+        while registry_for(app).relay is not None or relay.connected.is_set():
+            await asyncio.sleep(0.01)  # wait-ok: polling a condition (the test's timeout bounds it)
+
+    asyncio.run(asyncio.wait_for(main(), 30))
