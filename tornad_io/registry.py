@@ -22,6 +22,7 @@ import tornado.ioloop
 import tornado.routing
 import tornado.web
 
+from tornad_io import unrouted
 from tornad_io.relay import RedisRelay, RelayedBroadcast
 from tornad_io.settings import Settings
 
@@ -270,11 +271,16 @@ def _mounted_handler_classes(router: Any) -> Iterable[type]:
 
 
 def registry_for(application: tornado.web.Application) -> Registry:
-    """The registry of ``application``, created on first use (its settings are checked then)."""
+    """The registry of ``application``, created on first use (its settings are checked then).
+
+    Creating it also makes :class:`~tornad_io.unrouted.UnroutedHandler` the
+    application's ``default_handler_class`` if it has none.
+    """
     registry = _registries.get(application)
     if registry is None:
         mounted = list(_mounted_handler_classes(application.wildcard_router))
         registry = _registries[application] = Registry(Settings.from_application(application.settings), mounted)
+        unrouted.install(application)  # a 404 that says so when a page's resource matches no mount
     return registry
 
 

@@ -6,6 +6,9 @@ The URL shapes are those the 0.6 client builds (protocol-0.6.md §3)::
 
     /<resource>[<extraSep><extra>]/websocket
     /<resource>[<extraSep><extra>]/<http transport>/<session id or empty>[/<anything>]
+
+and, for people and for pages written for node's server, ``/<resource>/socket.io.js``
+(the client, with ``socket_io_client_js``) and ``/<resource>/`` (what this is).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import tornado.httputil
 import tornado.routing
 
 from tornad_io.connection import HandlerFactory, TransportKind
+from tornad_io.pages import ClientScriptHandler, ResourceInfoHandler
 from tornad_io.settings import ALL_PROTOCOLS
 from tornad_io.transports import TRANSPORTS
 
@@ -32,8 +36,10 @@ class URLPattern(tornado.routing.Matcher):
     for ``on_open`` from the ``extra`` text instead.
     """
 
-    def __init__(self, pattern: str) -> None:
+    def __init__(self, pattern: str, resource: str | None = None) -> None:
         self.regex = re.compile(pattern + "$")
+        #: The ``resource`` a ``routes()`` rule mounts (on its outer matcher), for error messages.
+        self.resource = resource
 
     def __repr__(self) -> str:
         return f"URLPattern({self.regex.pattern!r})"
@@ -82,5 +88,10 @@ def build_rule(
     options = {"handler_class": handler_class, "extra_re": extra_re}
     # The busiest transports first: every poll and every send tries these patterns in order.
     busiest_first = sorted(TRANSPORTS.values(), key=lambda transport: transport.kind is not TransportKind.POLL)
-    transports = [(URLPattern(prefix + _url_shape(transport)), transport, options) for transport in busiest_first]
-    return (URLPattern(prefix + f"/(?P<protocol>{protocols})(?:/.*)?"), transports)
+    transports: list[tuple[URLPattern, Any, dict[str, Any]]] = [
+        (URLPattern(prefix + _url_shape(transport)), transport, options) for transport in busiest_first
+    ]
+    transports.append((URLPattern(prefix + r"/socket\.io\.js"), ClientScriptHandler, options))
+    transports.append((URLPattern(prefix + "/?"), ResourceInfoHandler, options))
+    outer = prefix + rf"(?:/(?P<protocol>{protocols})(?:/.*)?|/socket\.io\.js|/?)"
+    return (URLPattern(outer, resource), transports)

@@ -126,7 +126,15 @@ class SocketIOServer:
         sockets = tornado.netutil.bind_sockets(self.port, self.address or None)
         self.port = sockets[0].getsockname()[1]  # the real port when 0 was asked for
         self.http_server.add_sockets(sockets)
-        log.info("Socket.IO server listening on %s:%d", self.address or "*", self.port)
+        scheme = "https" if self.http_server.ssl_options is not None else "http"
+        log.info(
+            "Socket.IO server listening on %s:%d (%s://%s:%d/)",
+            self.address or "*",
+            self.port,
+            scheme,
+            self.address or "localhost",
+            self.port,
+        )
         if "flashsocket" in Settings.from_application(self.application.settings).enabled_protocols:
             self._start_flash_policy_server()
 

@@ -8,6 +8,7 @@ message instead of silently disabling a transport.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class Settings:
     ``socket_io_max_frames``           1000       frames one client payload may carry
     ``socket_io_max_pending_messages`` 100        undelivered client messages before reading pauses
     ``socket_io_max_buffer_size``      1 MiB      bytes waiting to be written before "slow client"
+    ``socket_io_client_js``            None       the 0.6 client file, served at /<resource>/socket.io.js
     =================================  =========  ==========================================
     """
 
@@ -64,6 +66,7 @@ class Settings:
     max_frames: int = 1000
     max_pending_messages: int = 100
     max_buffer_size: int = 1 << 20
+    client_js: str | None = None
 
     @classmethod
     def from_application(cls, settings: Mapping[str, Any]) -> Settings:
@@ -92,6 +95,7 @@ class Settings:
             max_frames=int(settings.get("socket_io_max_frames", 1000)),
             max_pending_messages=int(settings.get("socket_io_max_pending_messages", 100)),
             max_buffer_size=int(settings.get("socket_io_max_buffer_size", 1 << 20)),
+            client_js=_client_js(settings.get("socket_io_client_js")),
         )
         session_options(values.session_opts)  # a key Beaker does not know fails here, not at first use
         if not re.fullmatch(r"(?:[g-z][0-9a-z]*)?", values.worker_tag):
@@ -106,3 +110,17 @@ class Settings:
             if getattr(values, name) <= 0:
                 raise ValueError(f"socket_io_{name} must be a positive whole number")
         return values
+
+
+def _client_js(path: Any) -> str | None:
+    """The absolute path of ``socket_io_client_js``, which must name a readable file."""
+    if path is None:
+        return None
+    absolute: str = os.path.abspath(os.fspath(path))
+    if not os.path.isfile(absolute) or not os.access(absolute, os.R_OK):
+        raise ValueError(
+            f"socket_io_client_js is {path!r}, which is not a readable file; it should name the "
+            "0.6 client, e.g. node_modules/socket.io/support/socket.io-client/socket.io.js after "
+            "'npm install socket.io@0.6.18'"
+        )
+    return absolute
