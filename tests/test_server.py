@@ -421,3 +421,25 @@ def test_stop_makes_the_blocking_call_return(run_program: Callable[..., Program]
     assert "interrupted" not in program.stderr(), program.output()
     assert client.wait_closed(10)
     client.close()
+
+
+class TestBacklog(tornado.testing.AsyncTestCase):
+    @tornado.testing.gen_test
+    async def test_the_listen_backlog_is_large_by_default_and_can_be_set(self) -> None:
+        app = tornado.web.Application([echo_handler().routes("socket.io")], flash_policy_port=0)
+        seen: list[int] = []
+        original = tornado.netutil.bind_sockets
+
+        def recording(*args: Any, **kwargs: Any) -> list[socket.socket]:
+            if "backlog" in kwargs:  # the HTTP listener (the Flash policy server binds its own)
+                seen.append(kwargs["backlog"])
+            return original(*args, **kwargs)
+
+        tornado.netutil.bind_sockets = recording  # type: ignore[assignment]
+        try:
+            SocketIOServer(app, port=0, address="127.0.0.1").stop()
+            SocketIOServer(app, port=0, address="127.0.0.1", backlog=64).stop()
+        finally:
+            tornado.netutil.bind_sockets = original
+        assert seen == [tornad_io.server.DEFAULT_BACKLOG, 64]
+        assert tornad_io.server.DEFAULT_BACKLOG >= 1024

@@ -220,7 +220,7 @@ class Connection:
 
     def start(self, transport: Transport, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Register, attach the handshake's transport and run ``on_open``."""
-        self.registry.add(self)
+        self.registry.add(self, polling=transport.kind is TransportKind.POLL)
         self._transport = transport
         self._attached_at = self._loop.time()
         self._call_hook("on_open", self.handler.on_open, args, kwargs, self._opened)

@@ -84,10 +84,11 @@ class Stats:
 class Registry:
     """The open connections of one application, by session id, their rooms and their sweeper.
 
-    The sweeper is a ``PeriodicCallback`` that runs while any connection is
-    registered: it answers polls held too long and ends polling sessions
-    whose client stopped polling (``Connection.sweep``), so nothing depends
-    on a browser saying goodbye (the 0.6 client never does).
+    The sweeper is a ``PeriodicCallback`` that runs while any polling
+    connection is registered, and visits only those: it answers polls held
+    too long and ends polling sessions whose client stopped polling
+    (``Connection.sweep``), so nothing depends on a browser saying goodbye
+    (the 0.6 client never does).  Sockets and streams have heartbeats instead.
     """
 
     def __init__(self, settings: Settings, handler_classes: Iterable[type] = ()) -> None:
@@ -95,6 +96,8 @@ class Registry:
         #: The handler classes this application mounts (found in its rules).
         self.handler_classes: dict[str, type] = {class_key(cls): cls for cls in handler_classes}
         self._connections: dict[str, Connection] = {}
+        #: The polling connections: the only ones with timers for the sweeper to apply.
+        self._pollers: dict[str, Connection] = {}
         self._audiences: dict[type, dict[str, Connection]] = {}
         self._rooms: dict[str, dict[str, Connection]] = {}
         self._sweeper: tornado.ioloop.PeriodicCallback | None = None
@@ -126,7 +129,8 @@ class Registry:
 
     # -- connections --------------------------------------------------------------------------
 
-    def add(self, connection: Connection) -> None:
+    def add(self, connection: Connection, polling: bool = False) -> None:
+        """Register ``connection``; ``polling`` ones are also swept (see the class docstring)."""
         if self.loop is None or (self.relay is None and self.settings.redis_url is not None):
             self.bind()
         handler_class = type(connection.handler)
@@ -136,9 +140,11 @@ class Registry:
             audience = self._audiences[handler_class] = {}
             self.handler_classes.setdefault(class_key(handler_class), handler_class)
         audience[connection.session_id] = connection
-        if self._sweeper is None:
-            self._sweeper = tornado.ioloop.PeriodicCallback(self.sweep, self.sweep_interval * 1000)
-            self._sweeper.start()
+        if polling:
+            self._pollers[connection.session_id] = connection
+            if self._sweeper is None:
+                self._sweeper = tornado.ioloop.PeriodicCallback(self.sweep, self.sweep_interval * 1000)
+                self._sweeper.start()
 
     def get(self, session_id: str) -> Connection | None:
         return self._connections.get(session_id)
@@ -157,7 +163,9 @@ class Registry:
             members = self._rooms.get(room)
             if members is not None and members.pop(session_id, None) is not None and not members:
                 del self._rooms[room]
-        if not self._connections and self._sweeper is not None:
+        if self._pollers.get(session_id) is connection:
+            del self._pollers[session_id]
+        if not self._pollers and self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
 
@@ -227,7 +235,7 @@ class Registry:
 
     def sweep(self) -> None:
         now = tornado.ioloop.IOLoop.current().time()
-        for connection in list(self._connections.values()):
+        for connection in list(self._pollers.values()):
             connection.sweep(now)
 
     def stats(self) -> Stats:

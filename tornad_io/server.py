@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 #: Tornado's ``idle_connection_timeout`` unless the caller passes one: seconds a connection may
 #: wait for (or spend sending) the head of its next request.
 IDLE_CONNECTION_TIMEOUT: Final = 20.0
+#: Connections the kernel queues before ``accept``: Tornado's 128 dropped SYNs while thousands of
+#: clients (re)connected at once (after a restart, say). Linux caps it at ``net.core.somaxconn``.
+DEFAULT_BACKLOG: Final = 2048
 #: Tornado's ``body_timeout`` is ``socket_io_body_timeout`` plus this, unless the caller passes one.
 BODY_TIMEOUT_MARGIN: Final = 5.0
 
@@ -55,8 +58,10 @@ class SocketIOServer:
 
     ``port`` and ``address`` override ``socket_io_port`` and the default of
     every interface; ``flash_policy_port`` overrides the setting of that
-    name (843).  Other keyword arguments (``ssl_options``, ``xheaders``, ...)
-    go to Tornado's ``HTTPServer``.
+    name (843); ``backlog`` is the listen queue (2048, not Tornado's 128, so
+    that thousands of clients reconnecting at once are not dropped).  Other
+    keyword arguments (``ssl_options``, ``xheaders``, ...) go to Tornado's
+    ``HTTPServer``.
 
     Two of them have defaults here, because Tornado's own let a client hold
     a socket for an hour with half a request head, or forever with a body
@@ -89,9 +94,11 @@ class SocketIOServer:
         port: int | None = None,
         address: str = "",
         flash_policy_port: int | None = None,
+        backlog: int = DEFAULT_BACKLOG,
         **server_options: Any,
     ) -> None:
         self.application = application
+        self.backlog = backlog
         settings = application.settings
         self.port = int(settings.get("socket_io_port", 8888)) if port is None else port
         self.address = address
@@ -123,7 +130,7 @@ class SocketIOServer:
     def start(self) -> None:
         """Listen (inside a running event loop); the blocking form calls it on the loop it runs."""
         registry_for(self.application).bind()  # settings checked, Redis relay subscribing, before any client
-        sockets = tornado.netutil.bind_sockets(self.port, self.address or None)
+        sockets = tornado.netutil.bind_sockets(self.port, self.address or None, backlog=self.backlog)
         self.port = sockets[0].getsockname()[1]  # the real port when 0 was asked for
         self.http_server.add_sockets(sockets)
         scheme = "https" if self.http_server.ssl_options is not None else "http"
