@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from typing import Any, ClassVar, Final
 
 import tornado.iostream
@@ -42,6 +43,29 @@ def close_reason(reason: str) -> str:
     if len(encoded) <= MAX_CLOSE_REASON:
         return reason
     return encoded[:MAX_CLOSE_REASON].decode("utf-8", errors="ignore")
+
+
+#: The last payload framed and its frame: a broadcast pushes one str object to every receiver.
+_last_frame: tuple[str, bytes] | None = None
+
+
+def _wire_frame(payload: str) -> bytes:
+    """An unmasked, final RFC 6455 text frame carrying ``payload`` (built once per payload object)."""
+    global _last_frame
+    last = _last_frame
+    if last is not None and last[0] is payload:
+        return last[1]
+    data = payload.encode("utf-8")
+    length = len(data)
+    if length < 126:
+        header = bytes((0x80 | TEXT_FRAME, length))
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", 0x80 | TEXT_FRAME, 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x80 | TEXT_FRAME, 127, length)
+    frame = header + data
+    _last_frame = (payload, frame)
+    return frame
 
 
 def _consume_write_error(future: asyncio.Future[Any]) -> None:
@@ -122,13 +146,14 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
         protocol = self.ws_connection
         if protocol is None or protocol.is_closing():
             return None  # on_close follows and ends the connection
-        write_frame = getattr(protocol, "_write_frame", None)
-        if write_frame is not None and not getattr(protocol, "_compressor", None):
+        stream = getattr(protocol, "stream", None)
+        if stream is not None and getattr(protocol, "_compressor", True) is None:
             # Tornado's write_message wraps every frame in an asyncio Task; writing the
-            # uncompressed text frame directly saves most of the per-message cost
-            # (bench/README.md). Any other protocol goes the public way.
+            # uncompressed text frame to the stream saves most of the per-message cost,
+            # and a broadcast builds its frame once for every receiver (bench/README.md).
+            # A compressing protocol goes the public way.
             try:
-                written: asyncio.Future[None] = write_frame(True, TEXT_FRAME, payload.encode("utf-8"))
+                written: asyncio.Future[None] = stream.write(_wire_frame(payload))
             except tornado.iostream.StreamClosedError:
                 return None  # on_close follows
             return written
