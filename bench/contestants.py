@@ -11,6 +11,10 @@ The bare Tornado servers get the very frames the tornad_io client sends
 (``~m~<len>~m~<text>``) and echo them unchanged, so their client traffic is
 byte for byte that of tornad_io; python-socketio gets Engine.IO v4 /
 Socket.IO v5 packets (``42["message",<text>]``) as its own client sends them.
+
+The original node server, socket.io 0.6.18 (``bench/servers/node06.js``,
+run by node, not Python), gets the same 0.6 frames as tornad_io: over its
+draft-76 websocket (the only websocket it speaks) and over xhr-polling.
 """
 
 from __future__ import annotations
@@ -18,14 +22,29 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
+import subprocess
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar, Protocol, cast
 
-from bench.wire import HTTPClient, WebSocketClient, WireError, http_request, ws_frame
+from bench.wire import HTTPClient, WebSocketClient, WireError, http_request
 
-__all__ = ["CONTESTANTS", "Contestant", "PollAdapter", "PollSession", "WSAdapter", "frame06", "message_text"]
+__all__ = [
+    "CONTESTANTS",
+    "NODE06_VERSION",
+    "Contestant",
+    "PollAdapter",
+    "PollSession",
+    "WSAdapter",
+    "frame06",
+    "message_text",
+    "node06_missing",
+    "node06_versions",
+]
 
 #: 19 ASCII characters that pad a message to 32 bytes.
 ASCII_FILL = "0123456789abcdefghi"
@@ -62,6 +81,8 @@ FORM = "application/x-www-form-urlencoded; charset=utf-8"
 
 class WSAdapter(Protocol):
     transport: ClassVar[str]
+    #: The websocket protocol the server speaks (``bench.wire.DRAFTS``).
+    draft: ClassVar[str]
 
     def path(self, channel: str) -> str: ...
 
@@ -109,6 +130,7 @@ SESSION_ID_FRAME = re.compile(rb"~m~32~m~[0-9a-f]{32}")
 
 class TornadIOWebSocket:
     transport: ClassVar[str] = "ws"
+    draft: ClassVar[str] = "rfc6455"
 
     def path(self, channel: str) -> str:
         return "/socket.io/websocket" if channel == "echo" else "/fanout/websocket"
@@ -186,6 +208,7 @@ def _sio_event(text: str, channel: str, ascii_only: bool) -> str:
 
 class SocketIOWebSocket:
     transport: ClassVar[str] = "ws"
+    draft: ClassVar[str] = "rfc6455"
 
     def path(self, channel: str) -> str:
         return "/socket.io/?EIO=4&transport=websocket"
@@ -193,7 +216,7 @@ class SocketIOWebSocket:
     async def start(self, ws: WebSocketClient, channel: str) -> None:
         opened = await ws.recv()
         _expect(opened.startswith(b"0{"), f"expected an Engine.IO open packet, got {opened[:80]!r}")
-        ws.write(_ws_text(f"40{_namespace(channel)}"))
+        ws.write(ws.frame(f"40{_namespace(channel)}".encode()))
         connected = await ws.recv()
         _expect(connected.startswith(f"40{_namespace(channel)}{{".encode()), f"namespace connect: {connected[:80]!r}")
 
@@ -202,10 +225,6 @@ class SocketIOWebSocket:
 
     def incoming(self, text: str, channel: str) -> bytes:
         return _sio_event(text, channel, ascii_only=True).encode("utf-8")
-
-
-def _ws_text(text: str) -> bytes:
-    return ws_frame(text.encode("utf-8"))
 
 
 class SocketIOPolling:
@@ -236,6 +255,87 @@ class SocketIOPolling:
         return _sio_event(text, "echo", ascii_only=True).encode("utf-8")
 
 
+# -- node: socket.io 0.6.18 itself ----------------------------------------------------------
+
+#: Where ``make bench-setup`` installs the package (``npm install --prefix bench/node06``).
+NODE06_DIR = Path(__file__).resolve().parent / "node06"
+NODE06_VERSION = "0.6.18"
+#: 0.6's session ids: ``Math.random().toString().substr(2)``, digits of varying length.
+NODE06_SESSION_ID_FRAME = re.compile(rb"~m~(\d{1,2})~m~(\d+)")
+
+
+def _node06_session_id(frame: bytes) -> str | None:
+    match = NODE06_SESSION_ID_FRAME.fullmatch(frame)
+    if match is None or int(match[1]) != len(match[2]):
+        return None
+    return match[2].decode("ascii")
+
+
+def node06_versions() -> tuple[str | None, str | None]:
+    """node's version (``v20.…``) and the installed socket.io's, where they are found."""
+    package = None
+    try:
+        package = json.loads((NODE06_DIR / "node_modules" / "socket.io" / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    node = shutil.which("node")
+    version = None
+    if node is not None:
+        try:
+            version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return version or None, package
+
+
+def node06_missing() -> str | None:
+    """Why the node contestants cannot run here, or ``None``."""
+    if shutil.which("node") is None:
+        return "node is not installed (Debian: apt-get install nodejs npm; then make bench-setup)"
+    _, package = node06_versions()
+    if package is None:
+        return f"socket.io {NODE06_VERSION} is not installed in bench/node06 (make bench-setup installs it with npm)"
+    if package != NODE06_VERSION:
+        return f"bench/node06 holds socket.io {package}, not {NODE06_VERSION} (make bench-setup)"
+    return None
+
+
+class Node06WebSocket:
+    """socket.io 0.6.18's own server over its websocket: draft-76 framing, 0.6 frames inside."""
+
+    transport: ClassVar[str] = "ws"
+    draft: ClassVar[str] = "hixie-76"
+
+    def path(self, channel: str) -> str:
+        return "/socket.io/websocket" if channel == "echo" else "/fanout/websocket"
+
+    async def start(self, ws: WebSocketClient, channel: str) -> None:
+        first = await ws.recv()
+        _expect(_node06_session_id(first) is not None, f"expected a session id frame, got {first[:80]!r}")
+
+    def outgoing(self, text: str, channel: str) -> bytes:
+        return frame06(text).encode("utf-8")
+
+    incoming = outgoing
+
+
+class Node06XHRPolling(TornadIOXHRPolling):
+    """socket.io 0.6.18's own server over xhr-polling: the same requests as tornad_io's client makes."""
+
+    async def open(self, port: int, poll: HTTPClient, send: HTTPClient) -> PollSession:
+        stamp = int(time.time() * 1000)
+        status, body = await poll.fetch(http_request("GET", f"/socket.io/xhr-polling//{stamp}", port))
+        session_id = _node06_session_id(body)
+        _expect(status == 200 and session_id is not None, f"handshake: {status} {body[:80]!r}")
+        return PollSession(
+            poll=http_request("GET", f"/socket.io/xhr-polling/{session_id}/{stamp}", port),
+            send_path=f"/socket.io/xhr-polling/{session_id}/send",
+            send_type=FORM,
+            port=port,
+            form=True,
+        )
+
+
 # -- the roster -----------------------------------------------------------------------------
 
 
@@ -243,12 +343,17 @@ class SocketIOPolling:
 class Contestant:
     name: str
     label: str
-    #: The server script, run as ``python -m <module>``.
+    #: The server script, run as ``python -m <module>`` (unless ``command`` is given: then only its name).
     module: str
     adapter: WSAdapter | PollAdapter
     #: A module the server needs beyond the test suite's setup, if any, and the package that has it.
     requires: str | None = None
     package: str | None = None
+    #: The server's command line when it is not a Python module (the program is looked up on PATH,
+    #: relative paths are from the repository's root).
+    command: tuple[str, ...] = ()
+    #: Why the server cannot run here (``None`` when it can), for servers that need more than a module.
+    missing: Callable[[], str | None] | None = None
 
     @property
     def transport(self) -> str:
@@ -272,6 +377,8 @@ class Contestant:
         """Why this contestant cannot run here, or ``None``."""
         if self.requires is not None and importlib.util.find_spec(self.requires) is None:
             return f"{self.package or self.requires} is not installed (the bench setup installs it: make bench-setup)"
+        if self.missing is not None:
+            return self.missing()
         return None
 
 
@@ -297,6 +404,22 @@ CONTESTANTS: dict[str, Contestant] = {
             SocketIOPolling(),
             "socketio",
             "python-socketio",
+        ),
+        Contestant(
+            "node06-ws",
+            "node socket.io 0.6.18 websocket (draft-76)",
+            "bench/servers/node06.js",
+            Node06WebSocket(),
+            command=("node", "bench/servers/node06.js"),
+            missing=node06_missing,
+        ),
+        Contestant(
+            "node06-xhr",
+            "node socket.io 0.6.18 xhr-polling",
+            "bench/servers/node06.js",
+            Node06XHRPolling(),
+            command=("node", "bench/servers/node06.js"),
+            missing=node06_missing,
         ),
     )
 }

@@ -233,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         if name not in CONTESTANTS or scenario_name not in SCENARIOS:
             raise SystemExit(f"unknown contestant:scenario {target!r}")
         contestant, scenario = CONTESTANTS[name], SCENARIOS[scenario_name]
+        if contestant.command:
+            raise SystemExit(f"{name} is not a Python server: py-spy and cProfile cannot profile it")
         if args.profiler == "py-spy":
             lines = profile_pyspy(contestant, scenario, timing, cpus, args.rate, args.top, args.keep_samples)
         else:

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench.contestants import CONTESTANTS, Contestant
+from bench.contestants import CONTESTANTS, Contestant, node06_versions
 from bench.procstat import loadavg
 from bench.scenarios import SCENARIOS, BenchFailure, Scenario, Timing, run_scenario
 from bench.serverproc import REPO, ServerError, ServerProcess
@@ -207,6 +207,7 @@ def machine(config: Config) -> dict[str, Any]:
         "tornad_io": _version("SocketTornad.IO"),
         "python-socketio": _version("python-socketio"),
         "python-engineio": _version("python-engineio"),
+        **dict(zip(("node", "node_socket.io"), node06_versions(), strict=True)),
         "git": _git_commit(),
         "pinning": (
             f"client on core {config.client_cpu}, servers on core {config.server_cpu}"
@@ -339,6 +340,8 @@ SHORT = {
     "tornad_io-xhr": "tornad_io",
     "tornado-longpoll": "bare Tornado",
     "sio-poll": "python-socketio",
+    "node06-ws": "node 0.6.18",
+    "node06-xhr": "node 0.6.18",
 }
 
 
@@ -375,6 +378,16 @@ def _ratio(report: dict[str, Any], subject: str, reference: str, scenario: str, 
     return "–"
 
 
+#: The columns of the results tables: tornad_io, then the others it is divided by.
+WS_GROUP = ("tornad_io-ws", "tornado-ws", "sio-ws", "node06-ws")
+POLL_GROUP = ("tornad_io-xhr", "tornado-longpoll", "sio-poll", "node06-xhr")
+HEADER = (
+    "| scenario | tornad_io | bare Tornado | python-socketio | node 0.6.18 "
+    "| ÷ bare Tornado | ÷ python-socketio | ÷ node 0.6.18 |"
+)
+RULE = "|---|---|---|---|---|---|---|---|"
+
+
 def render(report: dict[str, Any]) -> str:
     """The results as Markdown: machine, tables, targets."""
     meta, summary = report["meta"], report["summary"]
@@ -383,51 +396,50 @@ def render(report: dict[str, Any]) -> str:
     out = [
         f"Run of {meta['date']} on {meta['cpu']} ({meta['cores']} cores, Linux {meta['kernel']}), "
         f"Python {meta['python']}, Tornado {meta['tornado']}, tornad_io {meta['tornad_io']} ({meta['git']}), "
-        f"python-socketio {meta['python-socketio']} / python-engineio {meta['python-engineio']}; "
+        f"python-socketio {meta['python-socketio']} / python-engineio {meta['python-engineio']}, "
+        f"node {meta.get('node')} / socket.io {meta.get('node_socket.io')}; "
         f"{meta['pinning']}; {rounds} rounds of {timing['duration']:g} s windows after {timing['warmup']:g} s "
         f"warm-ups; whole run {meta['elapsed_s']:.0f} s; load average {meta['loadavg_start'][0]:.2f} at the start, "
         f"{meta['loadavg_end'][0]:.2f} at the end.",
         "",
         "Each cell: median (min–max) of the runs · the server's CPU time per message, median. "
         "Ratios: tornad_io's median ÷ the other's, with the ratio of server CPU per message "
-        "(other ÷ tornad_io) in parentheses; ✅/❌ mark a target met/missed.",
+        "(other ÷ tornad_io) in parentheses; ✅/❌ mark a target met/missed (none is set against node 0.6.18).",
     ]
     if report["skipped"]:
         out += ["", "Not run: " + "; ".join(f"{k} ({v})" for k, v in report["skipped"].items())]
-    for title, trio in (
-        ("WebSocket echo, messages/s", ("tornad_io-ws", "tornado-ws", "sio-ws")),
+    for title, group in (
+        ("WebSocket echo (node 0.6.18: draft-76), messages/s", WS_GROUP),
         (
             "xhr-polling echo (bare: Tornado long-poll; python-socketio: Engine.IO polling), messages/s",
-            ("tornad_io-xhr", "tornado-longpoll", "sio-poll"),
+            POLL_GROUP,
         ),
     ):
-        out += [
-            "",
-            f"**{title}**",
-            "",
-            "| scenario | tornad_io | bare Tornado | python-socketio | ÷ bare Tornado | ÷ python-socketio |",
-            "|---|---|---|---|---|---|",
-        ]
+        out += ["", f"**{title}**", "", HEADER, RULE]
         for scenario in ECHO:
             cells = summary.get(scenario, {})
             out.append(
                 f"| {SCENARIOS[scenario].describe()} | "
-                + " | ".join(_rate_cell(cells.get(name)) for name in trio)
-                + f" | {_ratio(report, trio[0], trio[1], scenario)} | {_ratio(report, trio[0], trio[2], scenario)} |"
+                + " | ".join(_rate_cell(cells.get(name)) for name in group)
+                + " | "
+                + " | ".join(_ratio(report, group[0], other, scenario) for other in group[1:])
+                + " |"
             )
     cells = summary.get("broadcast-r100", {})
     out += [
         "",
         "**Broadcast over websocket, deliveries/s** (tornad_io: "
         + ("`Handler.broadcast`" if _has_broadcast() else "a loop of `send`")
-        + "; bare Tornado: a loop of `write_message`; python-socketio: `send(skip_sid=sender)`)",
+        + "; bare Tornado: a loop of `write_message`; python-socketio: `send(skip_sid=sender)`;"
+        " node 0.6.18: `client.broadcast`)",
         "",
-        "| scenario | tornad_io | bare Tornado | python-socketio | ÷ bare Tornado | ÷ python-socketio |",
-        "|---|---|---|---|---|---|",
+        HEADER,
+        RULE,
         f"| {SCENARIOS['broadcast-r100'].describe()} | "
-        + " | ".join(_rate_cell(cells.get(name)) for name in ("tornad_io-ws", "tornado-ws", "sio-ws"))
-        + f" | {_ratio(report, 'tornad_io-ws', 'tornado-ws', 'broadcast-r100')}"
-        f" | {_ratio(report, 'tornad_io-ws', 'sio-ws', 'broadcast-r100')} |",
+        + " | ".join(_rate_cell(cells.get(name)) for name in WS_GROUP)
+        + " | "
+        + " | ".join(_ratio(report, WS_GROUP[0], other, "broadcast-r100") for other in WS_GROUP[1:])
+        + " |",
     ]
     cells = summary.get("idle-c1000", {})
 
@@ -445,16 +457,18 @@ def render(report: dict[str, Any]) -> str:
         "**1,000 idle websocket connections**: server RSS growth per connection, and connections opened per second "
         "(50 at a time, each through its Socket.IO handshake)",
         "",
-        "| figure | tornad_io | bare Tornado | python-socketio | ÷ bare Tornado | ÷ python-socketio |",
-        "|---|---|---|---|---|---|",
+        HEADER.replace("| scenario |", "| figure |"),
+        RULE,
         "| RSS per connection | "
-        + " | ".join(idle(name, "rss_per_connection", 1024, "KiB") for name in ("tornad_io-ws", "tornado-ws", "sio-ws"))
-        + f" | {_ratio(report, 'tornad_io-ws', 'tornado-ws', 'idle-c1000', 'rss_per_connection')}"
-        f" | {_ratio(report, 'tornad_io-ws', 'sio-ws', 'idle-c1000', 'rss_per_connection')} |",
+        + " | ".join(idle(name, "rss_per_connection", 1024, "KiB") for name in WS_GROUP)
+        + " | "
+        + " | ".join(_ratio(report, WS_GROUP[0], other, "idle-c1000", "rss_per_connection") for other in WS_GROUP[1:])
+        + " |",
         "| connect rate | "
-        + " | ".join(idle(name, "connect_rate", 1, "/s") for name in ("tornad_io-ws", "tornado-ws", "sio-ws"))
-        + f" | {_ratio(report, 'tornad_io-ws', 'tornado-ws', 'idle-c1000', 'connect_rate')}"
-        f" | {_ratio(report, 'tornad_io-ws', 'sio-ws', 'idle-c1000', 'connect_rate')} |",
+        + " | ".join(idle(name, "connect_rate", 1, "/s") for name in WS_GROUP)
+        + " | "
+        + " | ".join(_ratio(report, WS_GROUP[0], other, "idle-c1000", "connect_rate") for other in WS_GROUP[1:])
+        + " |",
     ]
     verdicts: dict[str, list[str]] = {}
     for row in report["comparisons"]:

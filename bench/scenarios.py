@@ -24,7 +24,7 @@ from typing import Any
 
 from bench.contestants import Contestant, PollAdapter, PollSession, WSAdapter, message_text
 from bench.procstat import cpu_seconds, rss_bytes
-from bench.wire import HTTPClient, WebSocketClient, WireError, open_http, open_websocket, ws_frame
+from bench.wire import HTTPClient, WebSocketClient, WireError, open_http, open_websocket
 
 __all__ = ["POOL", "SCENARIOS", "BenchFailure", "Scenario", "Timing", "run_scenario"]
 
@@ -362,7 +362,7 @@ class Broadcast:
 
 
 async def _open_ws(adapter: WSAdapter, port: int, channel: str, opened: list[Any]) -> WebSocketClient:
-    ws = await open_websocket(port, adapter.path(channel))
+    ws = await open_websocket(port, adapter.path(channel), draft=adapter.draft)
     opened.append(ws)
     await adapter.start(ws, channel)
     return ws
@@ -404,7 +404,7 @@ async def _echo(
             WebSocketEcho(
                 meter,
                 ws,
-                [ws_frame(adapter.outgoing(text, "echo")) for text in texts[c]],
+                [ws.frame(adapter.outgoing(text, "echo")) for text in texts[c]],
                 [adapter.incoming(text, "echo") for text in texts[c]],
                 timing.min_messages,
                 f"{contestant.name} connection {c}",
@@ -457,7 +457,7 @@ async def _broadcast(
         meter,
         sender[0],
         receivers,
-        [ws_frame(adapter.outgoing(text, "fanout")) for text in texts],
+        [sender[0].frame(adapter.outgoing(text, "fanout")) for text in texts],
         [adapter.incoming(text, "fanout") for text in texts],
         timing.window,
         timing.min_messages,
@@ -475,7 +475,7 @@ async def _broadcast(
 
 async def _echo_once(adapter: WSAdapter, ws: WebSocketClient, number: int) -> None:
     text = message_text("ascii", number, 0)
-    ws.write(ws_frame(adapter.outgoing(text, "echo")))
+    ws.write(ws.frame(adapter.outgoing(text, "echo")))
     reply = await ws.recv()
     if reply != adapter.incoming(text, "echo"):
         raise WireError(f"connection {number}: expected {_show(adapter.incoming(text, 'echo'))}, got {_show(reply)}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import resource
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,8 +23,19 @@ class ServerError(Exception):
     """The server did not start, or died."""
 
 
+def _raise_fd_limit() -> None:
+    """Let the server open as many sockets as the hard limit allows (the idle scenario holds 1,000+)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+
+
 class ServerProcess:
     """``python -m <contestant.module>`` on a free port; ``port`` and ``pid`` once started.
+
+    A contestant with a ``command`` (node's socket.io 0.6) runs that instead,
+    exec'd directly, so that ``pid`` is the server's own process (no shell or
+    npm wrapper whose CPU time would be read instead).
 
     ``stop`` sends SIGTERM, on which every server script returns from its
     loop (so a profiler wrapping it writes its statistics), then waits.
@@ -59,9 +72,10 @@ class ServerProcess:
         def pin() -> None:
             if cpu is not None:
                 os.sched_setaffinity(0, {cpu})
+            _raise_fd_limit()
 
         self._proc = subprocess.Popen(
-            [sys.executable, *self.launcher, "-m", self.contestant.module],
+            self.argv(),
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -89,6 +103,18 @@ class ServerProcess:
             raise ServerError(f"{self.contestant.module} printed {line!r} instead of 'LISTENING <port>'")
         self.port = int(port)
         return self
+
+    def argv(self) -> list[str]:
+        """The server's command line."""
+        command = self.contestant.command
+        if not command:
+            return [sys.executable, *self.launcher, "-m", self.contestant.module]
+        if self.launcher:
+            raise ServerError(f"{self.contestant.name}: a launcher wraps only Python servers")
+        program = shutil.which(command[0])
+        if program is None:
+            raise ServerError(f"{self.contestant.name}: {command[0]} is not on PATH")
+        return [program, *command[1:]]
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None

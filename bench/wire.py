@@ -1,4 +1,4 @@
-"""The load generator's two clients: WebSocket (RFC 6455) and HTTP/1.1 keep-alive, on raw asyncio.
+"""The load generator's clients: WebSocket (RFC 6455, and draft-76 for node's socket.io 0.6) and HTTP/1.1.
 
 A general-purpose client library would spend more per message than some of
 the servers it measures, and differently per transport.  These two spend
@@ -6,23 +6,46 @@ next to nothing: everything they write was built before the clock started
 (:func:`ws_frame`, :func:`http_request`), and what they read is cut into
 frames or responses and handed to a callback as ``bytes``, which the
 scenario compares with the bytes it expects.  They understand only what the
-servers under test send: no extensions, no chunked bodies.
+servers under test send: no extensions; chunked bodies only as node sends
+them (a short answer in one piece).
+
+socket.io 0.6's node server speaks only the websocket of 2010, draft-76
+("hixie-76"): a handshake with two numeric keys and eight bytes after the
+request head, a 16-byte md5 answer after the ``101`` head, then frames
+``0x00 <UTF-8 text> 0xFF`` in both directions, unmasked.
+:class:`Hixie76Client` speaks it; :func:`open_websocket` picks the client by
+``draft``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import os
+import random
 import struct
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["HTTPClient", "WebSocketClient", "WireError", "http_request", "open_http", "open_websocket", "ws_frame"]
+__all__ = [
+    "DRAFTS",
+    "HTTPClient",
+    "Hixie76Client",
+    "WebSocketClient",
+    "WireError",
+    "hixie_frame",
+    "http_request",
+    "open_http",
+    "open_websocket",
+    "ws_frame",
+]
 
 HOST = "127.0.0.1"
 #: Upper bound on a response head or a single frame the servers may send us.
 MAX_HEAD = 64 * 1024
+#: ``HTTPClient._body_length`` of a response with a chunked body.
+CHUNKED = -2
 
 
 class WireError(Exception):
@@ -48,6 +71,11 @@ def ws_frame(payload: bytes, opcode: int = 0x1, mask_key: bytes | None = None) -
     else:
         header = bytes((0x80 | opcode, 0x80 | 127)) + struct.pack("!Q", size)
     return header + key + _mask(payload, key)
+
+
+def hixie_frame(payload: bytes) -> bytes:
+    """One draft-76 text frame: ``0x00``, the UTF-8 text, ``0xFF`` (never masked)."""
+    return b"\x00" + payload + b"\xff"
 
 
 def http_request(method: str, path: str, port: int, body: bytes = b"", content_type: str | None = None) -> bytes:
@@ -119,8 +147,12 @@ class WebSocketClient(_Base):
             self._waiter.set_result(None)
 
     def write(self, frame: bytes) -> None:
-        """Write a frame built by :func:`ws_frame`."""
+        """Write a frame built by :meth:`frame`."""
         self.transport.write(frame)  # type: ignore[union-attr]
+
+    def frame(self, payload: bytes) -> bytes:
+        """A text frame of this client's protocol, ready for :meth:`write` (build them before measuring)."""
+        return ws_frame(payload)
 
     def _queue(self, payload: bytes) -> None:
         self._inbox.append(payload)
@@ -210,6 +242,116 @@ class WebSocketClient(_Base):
                 self.fail(WireError(f"the server closed the websocket (code {code}: {payload[2:].decode()!r})"))
 
 
+#: Printable ASCII that is neither a digit nor a space: draft-76 scatters such characters in its keys.
+_KEY_NOISE = "".join(chr(c) for c in range(0x21, 0x7F) if not chr(c).isdigit())
+
+
+def hixie_key(rng: random.Random) -> tuple[str, int]:
+    """A draft-76 ``Sec-WebSocket-Key1/2`` value and the number it stands for.
+
+    The key is ``number × spaces`` in decimal, with 1 to 12 spaces and some
+    non-digits put in at random places (a space never first or last); the
+    server takes the digits, divides by the count of spaces and hashes the
+    quotient as 4 big-endian bytes.
+    """
+    spaces = rng.randint(1, 12)
+    number = rng.randint(0, 0xFFFFFFFF // spaces)
+    chars = list(str(number * spaces))
+    for _ in range(rng.randint(1, 12)):
+        chars.insert(rng.randint(0, len(chars)), rng.choice(_KEY_NOISE))
+    for _ in range(spaces):
+        chars.insert(rng.randint(1, len(chars) - 1), " ")
+    return "".join(chars), number
+
+
+def hixie_upgrade(port: int, path: str, origin: str, rng: random.Random | None = None) -> tuple[bytes, bytes]:
+    """The draft-76 upgrade request (head and the 8-byte key3, one write) and the 16-byte answer expected."""
+    rng = rng or random.Random()
+    key1, number1 = hixie_key(rng)
+    key2, number2 = hixie_key(rng)
+    key3 = rng.randbytes(8)
+    lines = [
+        f"GET {path} HTTP/1.1",
+        "Upgrade: WebSocket",  # this capitalisation: 0.6 compares the header with "WebSocket" exactly
+        "Connection: Upgrade",
+        f"Host: {HOST}:{port}",
+        f"Origin: {origin}",
+        f"Sec-WebSocket-Key1: {key1}",
+        f"Sec-WebSocket-Key2: {key2}",
+    ]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + key3
+    return request, hashlib.md5(struct.pack("!II", number1, number2) + key3).digest()
+
+
+class Hixie76Client(WebSocketClient):
+    """A draft-76 WebSocket client: the ``101`` head, then the 16-byte md5 answer, then ``0x00 … 0xFF`` frames.
+
+    It checks the answer (a server that hashed the keys wrongly fails the
+    connection) and reads a frame only when its ``0xFF`` has arrived: node's
+    socket.io 0.6 writes each frame as three separate writes.
+    """
+
+    def __init__(self, upgrade: bytes, answer: bytes) -> None:
+        super().__init__(upgrade)
+        self._answer = answer
+
+    def frame(self, payload: bytes) -> bytes:
+        return hixie_frame(payload)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closing and self._open:
+            self.transport.write(b"\xff\x00")  # draft-76's closing handshake
+        _Base.close(self)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._open:
+            head = self._head + data
+            end = head.find(b"\r\n\r\n")
+            if end < 0 or len(head) < end + 4 + 16:
+                if len(head) > MAX_HEAD:
+                    self.fail(WireError("no end to the upgrade response"))
+                self._head = head
+                return
+            status = head[: head.find(b"\r\n")]
+            if not status.startswith(b"HTTP/1.1 101"):
+                self.fail(WireError(f"upgrade refused: {status.decode('latin-1')}"))
+                return
+            answer = head[end + 4 : end + 20]
+            if answer != self._answer:
+                self.fail(WireError(f"wrong draft-76 handshake answer {answer!r}, expected {self._answer!r}"))
+                return
+            self._open = True
+            self._head = b""
+            self.opened.set_result(None)
+            data = head[end + 20 :]
+            if not data:
+                return
+        buf = self._buf + data if self._buf else data
+        size = len(buf)
+        pos = 0
+        while pos < size:
+            kind = buf[pos]
+            if kind == 0x00:
+                stop = buf.find(b"\xff", pos + 1)
+                if stop < 0:
+                    if size - pos > MAX_HEAD:
+                        self.fail(WireError("a draft-76 frame with no end"))
+                        return
+                    break
+                self.on_message(buf[pos + 1 : stop])
+                pos = stop + 1
+            elif kind == 0xFF:
+                if size - pos < 2:
+                    break
+                if not self.closing:
+                    self.fail(WireError("the server closed the websocket (draft-76 closing frame)"))
+                return
+            else:
+                self.fail(WireError(f"a draft-76 frame of type {kind:#04x} (only 0x00 text frames expected)"))
+                return
+        self._buf = buf[pos:] if pos < size else b""
+
+
 class HTTPClient(_Base):
     """One keep-alive HTTP/1.1 connection: one request at a time, answer to a callback."""
 
@@ -262,28 +404,88 @@ class HTTPClient(_Base):
                 self.fail(WireError(f"not an HTTP response: {head[:40]!r}"))
                 return
             at = head.find(b"\r\ncontent-length:")
-            if at < 0:
-                self.fail(WireError("a response without Content-Length (chunked bodies are not read here)"))
+            if at >= 0:
+                stop = head.find(b"\r\n", at + 17)
+                self._body_length = int(head[at + 17 : stop if stop > 0 else None])
+            elif b"\r\ntransfer-encoding: chunked" in head:
+                self._body_length = CHUNKED  # node answers a 0.6 POST this way
+            else:
+                self.fail(WireError("a response with neither Content-Length nor chunked transfer encoding"))
                 return
-            stop = head.find(b"\r\n", at + 17)
-            self._body_length = int(head[at + 17 : stop if stop > 0 else None])
             buf = buf[end + 4 :]
+        if self._body_length == CHUNKED:
+            try:
+                whole = _dechunk(buf)
+            except ValueError as exc:
+                self.fail(WireError(f"a bad chunked body: {exc}"))
+                return
+            if whole is None:
+                if len(buf) > MAX_HEAD:
+                    self.fail(WireError("no end to a chunked body"))
+                self._buf = buf
+                return
+            body, used = whole
+            if used != len(buf):
+                self.fail(WireError("bytes after the response body (nothing was pipelined)"))
+                return
+            self._deliver(body)
+            return
         if len(buf) < self._body_length:
             self._buf = buf
             return
         if len(buf) > self._body_length:
             self.fail(WireError("bytes after the response body (nothing was pipelined)"))
             return
+        self._deliver(buf)
+
+    def _deliver(self, body: bytes) -> None:
         callback, self._callback = self._callback, None
         status, self._buf, self._body_length = self._status, b"", -1
         if callback is None:
             self.fail(WireError("a response nobody asked for"))
             return
-        callback(status, buf)
+        callback(status, body)
 
 
-async def open_websocket(port: int, path: str, origin: str | None = None) -> WebSocketClient:
-    """Connect and upgrade; returns once the server answered ``101``."""
+def _dechunk(buf: bytes) -> tuple[bytes, int] | None:
+    """A complete chunked body (no trailers) at the start of ``buf``, and its length; ``None`` if incomplete."""
+    parts: list[bytes] = []
+    pos = 0
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        size = int(buf[pos:eol].split(b";", 1)[0], 16)
+        start = eol + 2
+        if size == 0:
+            if len(buf) < start + 2:
+                return None
+            if buf[start : start + 2] != b"\r\n":
+                raise ValueError("trailers after the last chunk")
+            return b"".join(parts), start + 2
+        if len(buf) < start + size + 2:
+            return None
+        if buf[start + size : start + size + 2] != b"\r\n":
+            raise ValueError("a chunk longer than its size")
+        parts.append(buf[start : start + size])
+        pos = start + size + 2
+
+
+#: The websocket protocols :func:`open_websocket` speaks.
+DRAFTS = ("rfc6455", "hixie-76")
+
+
+async def open_websocket(port: int, path: str, origin: str | None = None, draft: str = "rfc6455") -> WebSocketClient:
+    """Connect and upgrade; returns once the server answered ``101`` (and, for draft-76, its md5 answer)."""
+    if draft == "hixie-76":
+        request, answer = hixie_upgrade(port, path, origin or f"http://{HOST}:{port}")
+        _, hixie = await asyncio.get_running_loop().create_connection(
+            lambda: Hixie76Client(request, answer), HOST, port
+        )
+        await hixie.opened
+        return hixie
+    if draft != "rfc6455":
+        raise ValueError(f"unknown websocket draft {draft!r} (known: {', '.join(DRAFTS)})")
     lines = [
         f"GET {path} HTTP/1.1",
         f"Host: {HOST}:{port}",

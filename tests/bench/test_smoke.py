@@ -3,9 +3,10 @@
 Only the count checks are asserted (every message sent was answered, byte for
 byte and in order; every idle connection still answers).  No timing is
 asserted: this is the benchmark's smoke mode (``python -m bench.run --smoke``),
-seconds long, not a measurement.  python-socketio is skipped, with the reason,
-when it is not installed: the bench setup (``make bench-setup``) installs it,
-the test suite's setup does not.
+seconds long, not a measurement.  python-socketio, and node's socket.io 0.6.18
+(``node06-ws``, ``node06-xhr``: node and ``bench/node06/node_modules``), are
+skipped, with the reason, when they are not installed: the bench setup
+(``make bench-setup``) installs them, the test suite's setup does not.
 """
 
 from __future__ import annotations
