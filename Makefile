@@ -3,7 +3,8 @@
 #   make chatroom   set up, then run the chat-room example
 #
 # Works as root on a fresh Debian machine (missing system packages are installed with apt-get)
-# and as an ordinary user who already has python3-venv, npm and /usr/bin/chromium.
+# and as an ordinary user who already has python3-venv and npm (the system packages the tests use
+# are then named when missing, and the tests that need them are skipped: see `system-packages`).
 
 PYTHON      ?= python3
 VENV        ?= .venv
@@ -11,12 +12,11 @@ VPY         := $(VENV)/bin/python
 STAMP       := $(VENV)/.sockettornad-io-installed
 CLIENT_JS   := node_modules/socket.io/support/socket.io-client/socket.io.js
 NPM_STAMP   := node_modules/.sockettornad-io-installed
-CHROMIUM    := /usr/bin/chromium
 PYTEST_ARGS ?=
 
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 
-.PHONY: setup lint test chatroom chromium clean distclean _need-venv _need-npm _need-chromium
+.PHONY: setup lint test chatroom system-packages clean distclean _need-venv _need-npm
 
 # Installs a Debian package when running as root, otherwise stops with what to install.
 #   $(call need_pkg,<debian package>,<what is missing>)
@@ -64,20 +64,40 @@ $(NPM_STAMP): package.json package-lock.json
 _need-npm:
 	$(call need_pkg,npm,npm (Node.js package manager))
 
-# The browser tests drive Debian's Chromium (never a downloaded browser build).
-chromium:
-	@test -x $(CHROMIUM) || $(MAKE) --no-print-directory _need-chromium
-	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) still missing" >&2; exit 1; }
+# Every system package the test suite uses, as <Debian package>:<file of it that the tests run>.
+# The browser tests drive Debian's Chromium, Firefox ESR and WebKitGTK (WebKitWebDriver and the
+# MiniBrowser it brings, on a virtual X display: xvfb, and xauth for xvfb-run by hand); never a
+# downloaded browser build. The multi-process tests start their own redis-server and nginx on
+# loopback ports (the packages' own services are not used).
+TEST_PACKAGES := chromium:/usr/bin/chromium firefox-esr:/usr/bin/firefox-esr \
+	webkit2gtk-driver:/usr/bin/WebKitWebDriver \
+	webkit2gtk-driver:/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser \
+	xvfb:/usr/bin/Xvfb xauth:/usr/bin/xauth redis-server:/usr/bin/redis-server nginx:/usr/sbin/nginx
 
-_need-chromium:
-	$(call need_pkg,chromium,$(CHROMIUM) (Debian package 'chromium'))
+# As root, installs the missing ones with one apt-get; otherwise names them (the tests that need
+# them are then skipped, each with the package in its reason).
+system-packages:
+	@missing=""; \
+	for entry in $(TEST_PACKAGES); do \
+		package=$${entry%%:*}; file=$${entry#*:}; \
+		if [ ! -x "$$file" ]; then case " $$missing " in *" $$package "*) ;; *) missing="$$missing $$package";; esac; fi; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo ">>> installing the Debian packages the tests need:$$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && $(APT_INSTALL)$$missing >/dev/null || \
+			{ echo "error: apt-get could not install:$$missing" >&2; exit 1; }; \
+	else \
+		echo "warning: the test suite needs these Debian packages, which are missing:$$missing" >&2; \
+		echo "warning: the tests that use them will be skipped. Install them with: sudo apt-get install$$missing" >&2; \
+	fi
 
 # Static checks: part of `make test`, so CI runs them too.
 lint: setup
 	$(VPY) -m ruff check tornad_io tests examples bench
 	$(VPY) -m mypy --strict tornad_io
 
-test: setup chromium lint
+test: setup system-packages lint
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
 chatroom: setup
@@ -91,20 +111,33 @@ distclean: clean
 	rm -rf $(VENV) node_modules
 
 # -- benchmark (bench/README.md) --------------------------------------------------------------------
-# `make bench` installs what the benchmark needs beyond the test setup (python-socketio, py-spy),
-# then runs it (about 6 minutes; results in bench/results/latest.json and the bench/README.md table).
+# `make bench` installs what the benchmark needs beyond the test setup (python-socketio, py-spy, and
+# the original node server, socket.io 0.6.18, into bench/node06/node_modules), then runs it (about 6
+# minutes; results in bench/results/latest.json and the bench/README.md table).
 
-BENCH_STAMP := $(VENV)/.bench-requirements-installed
-BENCH_ARGS  ?=
+BENCH_STAMP  := $(VENV)/.bench-requirements-installed
+NODE06_DIR   := bench/node06
+NODE06_STAMP := $(NODE06_DIR)/node_modules/.sockettornad-io-installed
+BENCH_ARGS   ?=
 
 .PHONY: bench bench-setup bench-smoke bench-profile bench-attacks
 
-bench-setup: $(BENCH_STAMP)
+bench-setup: $(BENCH_STAMP) $(NODE06_STAMP)
 	@:
 
 $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 	@echo ">>> installing the benchmark's requirements (bench/requirements.txt) into $(VENV)"
 	@$(VPY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	@touch $@
+
+# The node contestants (node06-ws, node06-xhr) run bench/servers/node06.js on this package, kept apart
+# from the browser tests' node_modules; `npm ci` installs exactly bench/node06/package-lock.json.
+$(NODE06_STAMP): $(NODE06_DIR)/package.json $(NODE06_DIR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory _need-npm
+	@echo ">>> npm ci --prefix $(NODE06_DIR) (socket.io 0.6.18: the original node server, a benchmark contestant)"
+	@npm ci --prefix $(NODE06_DIR) --no-audit --no-fund --loglevel=error
+	@test -f $(NODE06_DIR)/node_modules/socket.io/package.json || \
+		{ echo "error: npm did not install socket.io into $(NODE06_DIR)/node_modules" >&2; exit 1; }
 	@touch $@
 
 bench: bench-setup

@@ -29,7 +29,8 @@ setup(
     extras_require={
         "redis": redis_requires,
         "test": test_requires,
-        "dev": [*test_requires, "mypy", "ruff"],
+        # selenium drives WebKitGTK and websocket-client speaks WebDriver BiDi to Firefox (tests/engines.py)
+        "dev": [*test_requires, "selenium", "websocket-client", "docutils", "mypy", "ruff"],
     },
     classifiers=[
         "Development Status :: 4 - Beta",

@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 README = Path(__file__).resolve().parent.parent / "README.rst"
 BLOCK = re.compile(r"^\.\. code-block:: (\w+)\n\n((?:(?:    .*)?\n)+)", re.MULTILINE)
 
@@ -32,3 +34,12 @@ def test_the_nginx_block_is_the_deployment_config_the_test_runs() -> None:
     (nginx,) = blocks("nginx")
     deploy = (README.parent / "deploy" / "nginx.conf").read_text(encoding="utf-8")
     assert nginx == deploy
+
+
+def test_the_readme_is_valid_restructuredtext() -> None:
+    """A malformed table renders as an error box on the package page: no warning may pass."""
+    docutils_core = pytest.importorskip("docutils.core", reason="docutils comes with the dev extra")
+    text = README.read_text(encoding="utf-8")
+    docutils_core.publish_string(
+        text, writer="null", settings_overrides={"report_level": 2, "halt_level": 2, "warning_stream": False}
+    )

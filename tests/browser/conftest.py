@@ -1,8 +1,8 @@
-"""Fixtures for the browser end-to-end tests: Debian's Chromium driven by Playwright (sync API).
+"""Fixtures for the browser end-to-end tests: Debian's Chromium, Firefox ESR and WebKitGTK.
 
-The browser is /usr/bin/chromium (``make test`` installs it when run as root); no browser is ever
-downloaded. The Socket.IO 0.6.3 client comes from the socket.io@0.6.18 npm package that
-``make setup`` installs under node_modules/.
+The ``engine`` fixture (tests/conftest.py, tests/engines.py) runs a test in each engine; ``make test``
+installs the browsers when run as root and no browser is ever downloaded. The Socket.IO 0.6.3 client
+comes from the socket.io@0.6.18 npm package that ``make setup`` installs under node_modules/.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext
-from sio_browser import CLIENT_JS, ServerRecord, echo_server
+from sio_browser import CLIENT_JS, EchoPage, ServerRecord, echo_server
 
+from tests.engines import Engine
 from tornad_io.testing import AppServer
 
 
@@ -32,11 +32,22 @@ def socket_io_js() -> Path:
 
 
 @pytest.fixture
-def browser_context(browser: Browser) -> Iterator[BrowserContext]:
-    """A fresh browser profile (no cookies) for one test."""
-    context = browser.new_context()
-    yield context
-    context.close()
+def open_page(engine: Engine) -> Iterator[Callable[[AppServer, ServerRecord, str], EchoPage]]:
+    """``open_page(server, record, transport)`` opens page.html in the test's engine.
+
+    Its windows are closed at the end of the test, whatever happened.
+    """
+    opened: list[EchoPage] = []
+
+    def open_one(server: AppServer, record: ServerRecord, transport: str) -> EchoPage:
+        page = EchoPage(engine, server, transport, record)
+        opened.append(page)
+        return page.open()
+
+    yield open_one
+    for page in opened:
+        with contextlib.suppress(Exception):
+            page.close()
 
 
 @pytest.fixture

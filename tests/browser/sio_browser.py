@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import tornado.web
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page, WebSocket
 
+from tests.engines import Engine, Page, javascript, wait_until
 from tests.helpers import StaticFile
 from tornad_io import SocketIOHandler
 from tornad_io.testing import AppServer
@@ -32,14 +29,12 @@ SHIMS_JS = HERE / "shims.js"
 CLIENT_JS = REPO_ROOT / "node_modules" / "socket.io" / "support" / "socket.io-client" / "socket.io.js"
 
 RESOURCE = "socket.io"
-#: The transports the real client picks by itself in headless Chromium.
-BROWSER_TRANSPORTS = ("websocket", "xhr-polling")
+#: The transports the stock client uses in today's browsers (websocket, and its fallbacks).
+BROWSER_TRANSPORTS = ("websocket", "xhr-polling", "jsonp-polling")
 #: All six, in the client's order of preference.
 ALL_TRANSPORTS = ("websocket", "flashsocket", "htmlfile", "xhr-multipart", "xhr-polling", "jsonp-polling")
 #: Transports that need a page shim (shims.js) standing in for IE, Firefox 3 or Flash Player.
 SHIMMED_TRANSPORTS = frozenset({"flashsocket", "htmlfile", "xhr-multipart"})
-
-_HEARTBEAT_FRAME = re.compile(r"~m~\d+~m~~h~[0-9a-z]+$")
 
 
 class ServerRecord:
@@ -132,61 +127,35 @@ def echo_server(client_js: Path = CLIENT_JS, **settings: Any) -> Iterator[tuple[
 
 
 class EchoPage:
-    """Drives one page.html tab and keeps a network log to explain failures."""
+    """Drives one page.html window in any engine (tests/engines.py); explains failures with its logs."""
 
-    def __init__(self, page: Page, server: AppServer, transport: str, record: ServerRecord | None = None) -> None:
-        self.page = page
+    def __init__(self, engine: Engine, server: AppServer, transport: str, record: ServerRecord | None = None) -> None:
+        self.engine = engine
         self.server = server
         self.transport = transport
         self.record = record
-        self.network: list[str] = []
+        self.page: Page | None = None
         self._last_log: list[dict[str, Any]] = []
-        #: ``~h~`` heartbeat frames the page received over its WebSocket (the client echoes each one)
-        self.heartbeats_received = 0
-        self._t0 = time.monotonic()
-        page.on("request", lambda r: self._note(f"{r.method} {self._short(r.url)}"))
-        page.on("response", lambda r: self._note(f"  <- {r.status} {r.request.method} {self._short(r.url)}"))
-        page.on("requestfailed", lambda r: self._note(f"  FAILED {r.method} {self._short(r.url)}: {r.failure}"))
-        page.on("websocket", self._watch_websocket)
-        page.on("console", lambda m: self._note(f"console.{m.type}: {m.text}"))
-        page.on("pageerror", lambda e: self._note(f"page error: {e}"))
+        self._notes: list[str] = []  # the engine's notes, as last read before the page closed
 
     # -- diagnostics ----------------------------------------------------------------------
 
-    def _short(self, url: str) -> str:
-        return url.replace(self.server.url, "")
-
-    def _note(self, line: str) -> None:
-        self.network.append(f"{time.monotonic() - self._t0:7.2f}s {line}")
-
-    def _watch_websocket(self, ws: WebSocket) -> None:
-        self._note(f"WEBSOCKET open {self._short(ws.url)}")
-        ws.on("framesent", lambda payload: self._note(f"  ws sent {str(payload)[:120]!r}"))
-        ws.on("framereceived", self._on_ws_frame)
-        ws.on("socketerror", lambda error: self._note(f"  ws error {error}"))
-        ws.on("close", lambda _ws: self._note("  ws closed"))
-
-    def _on_ws_frame(self, payload: str | bytes) -> None:
-        text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
-        self._note(f"  ws received {text[:120]!r}")
-        if _HEARTBEAT_FRAME.match(text):
-            self.heartbeats_received += 1
-
     def describe(self) -> str:
-        """The page's event log, the requests it made and what the server saw, for failure messages."""
-        lines = [f"--- page ({self.transport}) LOG:"]
-        if self.page.is_closed():
-            log = self._last_log
+        """The page's event log, what the engine noticed and what the server saw, for failure messages."""
+        lines = [f"--- page ({self.engine.version}, {self.transport}) LOG:"]
+        log = self._last_log
+        if self.page is None:
             lines.append("  (page closed; its log as last read)")
         else:
             try:
                 log = self.log()
-            except PlaywrightError as exc:
-                log = self._last_log
+            except Exception as exc:
                 lines.append(f"  (page state unavailable: {exc}; its log as last read)")
         lines.extend(f"  {json.dumps(entry, ensure_ascii=False)}" for entry in log)
-        lines.append("--- network:")
-        lines.extend(f"  {line}" for line in self.network)
+        notes = self.page.notes() if self.page is not None else self._notes
+        if notes:
+            lines.append("--- engine notes:")
+            lines.extend(f"  {line}" for line in notes)
         if self.record is not None:
             lines.append(f"--- {self.record.summary()}")
         return "\n".join(lines)
@@ -194,27 +163,31 @@ class EchoPage:
     # -- page state -----------------------------------------------------------------------
 
     def open(self) -> EchoPage:
-        """Load page.html for this transport, with its shim when it needs one.
-
-        htmlfile's never-ending iframe keeps the page from ever firing ``load``, so that page is
-        only awaited until its DOM is ready (the client connects from the page's own script).
-        """
+        """Load page.html for this transport, with its shim when it needs one."""
         params = {"transport": self.transport, "port": self.server.port}
         if self.transport in SHIMMED_TRANSPORTS:
             params["shim"] = self.transport
-        wait_until = "domcontentloaded" if self.transport == "htmlfile" else "load"
-        self.page.goto(f"{self.server.url}/page.html?{urlencode(params)}", wait_until=wait_until)
+        self.page = self.engine.open(f"{self.server.url}/page.html?{urlencode(params)}")
         return self
 
+    def evaluate(self, expression: str) -> Any:
+        assert self.page is not None, "the page is closed"
+        return self.page.evaluate(expression)
+
     def log(self) -> list[dict[str, Any]]:
-        log: list[dict[str, Any]] = self.page.evaluate("() => window.LOG || []")
+        log: list[dict[str, Any]] = self.evaluate("window.LOG || []")
         self._last_log = log
         return log
 
     def close(self) -> None:
-        """Close the tab, as a user closing it would (the client sends no goodbye)."""
-        self.log()
-        self.page.close()
+        """Close the window, as a user closing it would (the client sends no goodbye). Idempotent."""
+        if self.page is None:
+            return
+        with contextlib.suppress(Exception):
+            self.log()
+        self._notes = self.page.notes()
+        page, self.page = self.page, None
+        page.close()
 
     def events(self) -> list[str]:
         return [entry["event"] for entry in self.log()]
@@ -222,66 +195,49 @@ class EchoPage:
     def messages(self) -> list[Any]:
         return [entry["value"] for entry in self.log() if entry["event"] == "message"]
 
-    def wait_for(self, expression: str, arg: Any = None, timeout: float = 10.0, what: str = "") -> None:
-        """Wait until the JS function ``expression`` (given ``arg``) is truthy, or fail with the logs."""
-        try:
-            self.page.wait_for_function(expression, arg=arg, timeout=timeout * 1000)
-        except PlaywrightError as exc:
-            raise AssertionError(
-                f"timed out after {timeout} s waiting for {what or expression}: {exc}\n{self.describe()}"
-            ) from None
+    def wait_for(self, expression: str, timeout: float = 10.0, what: str = "") -> Any:
+        """Wait until the JS ``expression`` is truthy in the page, or fail with the logs."""
+        assert self.page is not None, "the page is closed"
+        return wait_until(self.page, expression, timeout=timeout, what=what, describe=self.describe)
 
     def wait_connected(self, timeout: float = 12.0) -> dict[str, Any]:
         """Wait for the client's connect event (failing early on connect_failed/disconnect)."""
         self.wait_for(
-            "() => (window.LOG || []).some(e => ['connect', 'connect_failed', 'disconnect'].includes(e.event))",
+            "(window.LOG || []).some(e => ['connect', 'connect_failed', 'disconnect'].includes(e.event))",
             timeout=timeout,
             what=f"the {self.transport} connect event",
         )
-        log = self.log()
-        first = log[0]
+        first = self.log()[0]
         assert first["event"] == "connect", f"first page event is not connect\n{self.describe()}"
         return first
 
     def wait_messages(self, count: int, timeout: float = 10.0) -> list[Any]:
         """Wait until at least ``count`` messages arrived and return all messages so far."""
         self.wait_for(
-            "n => (window.LOG || []).filter(e => e.event === 'message').length >= n",
-            arg=count,
+            f"(window.LOG || []).filter(e => e.event === 'message').length >= {count}",
             timeout=timeout,
             what=f"{count} message(s)",
         )
         return self.messages()
 
     def send_all(self, messages: list[Any]) -> None:
-        self.page.evaluate("list => window.sendAll(list)", messages)
+        self.evaluate(f"window.sendAll({javascript(messages)})")
 
     def frames_typeof(self, name: str) -> list[tuple[str, str]]:
         """``typeof window[name]`` in the page and in each of its frames, nested ones included, as (url, type).
 
-        The type is "detached" for a frame removed from the page while it was being asked.
-
         htmlfile runs the scripts it receives inside an iframe of a hidden iframe, and the jsonp
         form posts into an iframe: a test of what ran must look at every window, not the top one.
         """
-        found = []
-        for frame in self.page.frames:
-            kind = ""
-            for _attempt in range(3):
-                try:
-                    kind = frame.evaluate("name => typeof window[name]", name)
-                    break
-                except PlaywrightError as exc:
-                    # The jsonp form's iframe is replaced after every post: a frame removed in the
-                    # meantime holds nothing any more. One that was navigating is asked again.
-                    kind = "detached" if frame.is_detached() else f"unavailable ({exc})"
-                    if kind == "detached":
-                        break
-            found.append((self._short(frame.url) or "(top)", kind))
-        return found
+        found = self.evaluate(f"window.framesTypeof({javascript(name)})")
+        return [(url.replace(self.server.url, "") or "(top)", kind) for url, kind in found]
 
     def transport_type(self) -> str:
-        return self.page.evaluate("() => window.socket.transport && window.socket.transport.type")  # type: ignore[no-any-return]
+        return self.evaluate("window.socket.transport && window.socket.transport.type")  # type: ignore[no-any-return]
 
     def connected(self) -> bool:
-        return bool(self.page.evaluate("() => window.socket.connected"))
+        return bool(self.evaluate("window.socket.connected"))
+
+    def heartbeats(self) -> int:
+        """``~h~`` heartbeats the client received (and echoed)."""
+        return int(self.evaluate("window.HEARTBEATS"))

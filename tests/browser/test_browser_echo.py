@@ -1,23 +1,25 @@
-"""End-to-end tests with the real Socket.IO 0.6.3 client in headless Chromium.
+"""End-to-end tests with the real Socket.IO 0.6.3 client in Chromium, Firefox and WebKit.
 
 Each test forces one transport through the page's ``transports`` option and checks that the client
-really used it. websocket, xhr-polling and jsonp-polling run on the stock client; htmlfile,
-xhr-multipart and flashsocket (made for IE, Firefox 3 and Flash Player) run the client's own
-transport code over the test-only stand-ins of shims.js.
+really used it. websocket, xhr-polling and jsonp-polling run on the stock client, in every engine
+(tests/engines.py); htmlfile, xhr-multipart and flashsocket (made for IE, Firefox 3 and Flash
+Player) run the client's own transport code over the test-only stand-ins of shims.js, in Chromium.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext
 from sio_browser import ALL_TRANSPORTS, BROWSER_TRANSPORTS, EchoPage, ServerRecord
 
+from tests.engines import ENGINE_NAMES
 from tornad_io.testing import AppServer
 
 StartServer = Callable[..., tuple[AppServer, ServerRecord]]
+OpenPage = Callable[[AppServer, ServerRecord, str], EchoPage]
 
 MESSAGES: list[Any] = [
     "plain ascii text",
@@ -31,12 +33,20 @@ MESSAGES: list[Any] = [
 #: Would run in the page if a transport let a message break out of its script or markup.
 HOSTILE = "</script><script>window.PWNED=1</script><!--<script>x"
 
-transports = pytest.mark.parametrize("transport", ALL_TRANSPORTS)
+#: Every engine on the stock transports; the shimmed ones in Chromium only.
+transports = pytest.mark.parametrize(
+    ("engine", "transport"),
+    [
+        *(pytest.param(engine, t, id=f"{engine}-{t}") for engine in ENGINE_NAMES for t in BROWSER_TRANSPORTS),
+        *(pytest.param("chromium", t, id=f"chromium-{t}") for t in ALL_TRANSPORTS if t not in BROWSER_TRANSPORTS),
+    ],
+    indirect=["engine"],
+)
 
 
-def open_connected_page(context: BrowserContext, server: AppServer, record: ServerRecord, transport: str) -> EchoPage:
+def open_connected_page(open_page: OpenPage, server: AppServer, record: ServerRecord, transport: str) -> EchoPage:
     """Open page.html forcing ``transport``; wait for connect and check the transport really used."""
-    page = EchoPage(context.new_page(), server, transport, record).open()
+    page = open_page(server, record, transport)
     connect = page.wait_connected()
     assert connect["transport"] == transport, page.describe()
     assert page.transport_type() == transport, page.describe()
@@ -45,11 +55,9 @@ def open_connected_page(context: BrowserContext, server: AppServer, record: Serv
 
 
 @transports
-def test_connect_then_welcome_first(
-    start_echo_server: StartServer, browser_context: BrowserContext, transport: str
-) -> None:
+def test_connect_then_welcome_first(start_echo_server: StartServer, open_page: OpenPage, transport: str) -> None:
     server, record = start_echo_server()
-    page = open_connected_page(browser_context, server, record, transport)
+    page = open_connected_page(open_page, server, record, transport)
 
     page.wait_messages(1)
     log = page.log()
@@ -60,10 +68,10 @@ def test_connect_then_welcome_first(
 
 @transports
 def test_echo_text_unicode_and_json_in_order(
-    start_echo_server: StartServer, browser_context: BrowserContext, transport: str
+    start_echo_server: StartServer, open_page: OpenPage, transport: str
 ) -> None:
     server, record = start_echo_server()
-    page = open_connected_page(browser_context, server, record, transport)
+    page = open_connected_page(open_page, server, record, transport)
     page.wait_messages(1)
 
     page.send_all(MESSAGES)
@@ -77,11 +85,11 @@ def test_echo_text_unicode_and_json_in_order(
 
 @transports
 def test_closing_the_page_closes_the_session_once(
-    start_echo_server: StartServer, browser_context: BrowserContext, transport: str
+    start_echo_server: StartServer, open_page: OpenPage, transport: str
 ) -> None:
     close_timeout, poll_timeout = 1.0, 2.0
     server, record = start_echo_server(socket_io_close_timeout=close_timeout, socket_io_poll_timeout=poll_timeout)
-    page = open_connected_page(browser_context, server, record, transport)
+    page = open_connected_page(open_page, server, record, transport)
     page.wait_messages(1)
     assert record.closes == 0, page.describe()
 
@@ -98,10 +106,10 @@ def test_closing_the_page_closes_the_session_once(
 
 @transports
 def test_hostile_markup_comes_back_intact_and_never_runs(
-    start_echo_server: StartServer, browser_context: BrowserContext, transport: str
+    start_echo_server: StartServer, open_page: OpenPage, transport: str
 ) -> None:
     server, record = start_echo_server()
-    page = open_connected_page(browser_context, server, record, transport)
+    page = open_connected_page(open_page, server, record, transport)
     page.wait_messages(1)
 
     page.send_all([HOSTILE])
@@ -122,24 +130,27 @@ def test_hostile_markup_comes_back_intact_and_never_runs(
     assert "disconnect" not in page.events(), page.describe()
 
 
-def test_idle_pages_stay_connected_with_default_timers(
-    start_echo_server: StartServer, browser_context: BrowserContext
-) -> None:
+def test_idle_pages_stay_connected_with_default_timers(start_echo_server: StartServer, open_page: OpenPage) -> None:
+    """One page per stock transport, idle for 30 s: longer than the client's own inactivity limits
+    (15 s without a frame on websocket, 25 s for a poll) and than one default 20 s held poll."""
     server, record = start_echo_server()
-    pages = {t: open_connected_page(browser_context, server, record, t) for t in BROWSER_TRANSPORTS}
+    pages = {t: open_connected_page(open_page, server, record, t) for t in BROWSER_TRANSPORTS}
     for page in pages.values():
         page.wait_messages(1)
 
-    # wait-ok: the point of this test is 30 s of real idleness, longer than the client's own
-    # inactivity limits (15 s websocket, 25 s polling) and than one default 20 s held poll.
-    next(iter(pages.values())).page.wait_for_timeout(30_000)
+    # 30 s of idleness, looking at the pages every second: a disconnect fails the test at once.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for page in pages.values():
+            assert "disconnect" not in page.events(), page.describe()
+        time.sleep(1)  # wait-ok: the point of this test is 30 s of real idleness, watched every second
 
     # The websocket page was kept alive by the server's heartbeats (default: one every 10 s).
-    assert pages["websocket"].heartbeats_received >= 2, pages["websocket"].describe()
+    assert pages["websocket"].heartbeats() >= 2, pages["websocket"].describe()
     for transport, page in pages.items():
         assert "disconnect" not in page.events(), page.describe()
         assert page.connected(), page.describe()
         fresh = f"still here on {transport}"
         page.send_all([fresh])
         assert page.wait_messages(2) == ["welcome", fresh], page.describe()
-    assert record.closes == 0
+    assert record.closes == 0, "\n".join(page.describe() for page in pages.values())

@@ -1,7 +1,8 @@
 """Fixtures for the example applications: the examples loaded as modules.
 
 The examples serve the Socket.IO 0.6 client from the repository's node_modules (``make setup``
-runs ``npm install``); the ``browser`` fixture comes from tests/conftest.py.
+runs ``npm install``); the ``browser`` (Playwright's Chromium) and ``all_engines`` (Chromium, Firefox
+and WebKit: tests/engines.py) fixtures come from tests/conftest.py.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The chat-room example (examples/chatroom): its channels and protocol through the test client,
-then real browser tabs, on websocket and on xhr-polling, chatting in two channels.
+then real browser tabs, on websocket and on xhr-polling, chatting in two channels, and pages in
+Chromium, Firefox and WebKit chatting in one.
 
 The browser test also saves the screenshot that README.rst shows, docs/chatroom.png (or the path in
 CHATROOM_SCREENSHOT): a #kitchen tab after a short conversation.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 import tornado.httpclient
 
+from tests.engines import Engine, Page, javascript
 from tornad_io.registry import registry_for
 from tornad_io.testing import AppServer, SocketIOClient
 
@@ -481,3 +484,127 @@ def test_a_dropped_tab_rejoins_under_its_nick(
         tab.expect_online("carol")
         tab.say("after the drop")
         tab.expect_chat(("carol", "before the drop"), ("carol", "after the drop"))
+
+
+# -- one channel, three engines -----------------------------------------------------------------
+
+#: The chat page's state as JSON: what a person looking at it sees.
+CHAT_STATE = """({
+  channel: document.getElementById("channel").textContent,
+  status: document.getElementById("status").textContent,
+  online: document.getElementById("online").textContent,
+  people: Array.from(document.querySelectorAll("#people li"), li => li.textContent),
+  chat: Array.from(document.querySelectorAll("#log .message"),
+                   li => [li.querySelector(".author").textContent, li.querySelector(".text").textContent]),
+  notices: Array.from(document.querySelectorAll("#log .notice .text"), span => span.textContent),
+  joined: document.getElementById("nick-form").hidden && !document.getElementById("message-form").hidden,
+  markup: document.querySelectorAll("#log b").length
+})"""
+
+
+class EngineChatTab:
+    """The chat page in any engine (tests/engines.py), driven and read through its DOM."""
+
+    def __init__(self, engine: Engine, server: AppServer, transport: str, channel: str) -> None:
+        self.engine = engine
+        self.transport = transport
+        self.channel = channel
+        self.page: Page | None = engine.open(f"{server.url}/?transport={transport}#{channel}")
+        self.last: dict[str, Any] = {}
+
+    def state(self) -> dict[str, Any]:
+        assert self.page is not None, "the page is closed"
+        self.last = self.page.evaluate(CHAT_STATE)
+        return self.last
+
+    def wait(self, what: str, check: Any, timeout: float = 15.0) -> dict[str, Any]:
+        """Poll the page until ``check(state)`` holds; fail with the page's last state."""
+        deadline = time.monotonic() + timeout
+        while not check(state := self.state()):
+            if time.monotonic() > deadline:
+                notes = "".join(f"\n  {note}" for note in (self.page.notes() if self.page is not None else []))
+                raise AssertionError(f"{self.engine.version} ({self.transport}) never showed {what}: {state}{notes}")
+            time.sleep(0.05)  # wait-ok: polling page state
+        return state
+
+    def submit(self, form: str, field: str, text: str) -> None:
+        """Type ``text`` into ``#field`` and submit ``#form``, as pressing Enter would."""
+        assert self.page is not None, "the page is closed"
+        self.page.evaluate(
+            f"""(() => {{
+              document.getElementById({javascript(field)}).value = {javascript(text)};
+              document.getElementById({javascript(form)}).requestSubmit();
+              return true;
+            }})()"""
+        )
+
+    def join(self, nick: str) -> None:
+        self.wait(f"connected via {self.transport}", lambda s: s["status"] == f"connected via {self.transport}")
+        assert self.last["channel"] == f"#{self.channel}", self.last
+        self.submit("nick-form", "nick", nick)
+        self.wait("the message form", lambda s: s["joined"])
+
+    def say(self, text: str) -> None:
+        self.submit("message-form", "message", text)
+
+    def close(self) -> None:
+        if self.page is not None:
+            page, self.page = self.page, None
+            page.close()
+
+
+@pytest.mark.parametrize(
+    "transports",
+    [("websocket", "xhr-polling", "websocket"), ("xhr-polling", "websocket", "xhr-polling")],
+    ids=["chromium-ws,firefox-xhr,webkit-ws", "chromium-xhr,firefox-ws,webkit-xhr"],
+)
+def test_three_engines_chat_in_one_channel(
+    chatroom: ModuleType, all_engines: dict[str, Engine], transports: tuple[str, str, str]
+) -> None:
+    """A Chromium, a Firefox and a WebKit page on /#kitchen: each sees the others arrive, talk and leave."""
+    nicks = {"chromium": "Chloé", "firefox": "Frida 🦊", "webkit": "Wanjiru"}
+    with AppServer(chatroom.make_app(socket_io_close_timeout=1.0)) as server:
+        tabs = {
+            name: EngineChatTab(engine, server, transport, "kitchen")
+            for (name, engine), transport in zip(all_engines.items(), transports, strict=True)
+        }
+        try:
+            for name, tab in tabs.items():
+                tab.join(nicks[name])
+            everyone = sorted(nicks.values(), key=str.casefold)
+            for tab in tabs.values():
+                tab.wait(f"{everyone} online", lambda s: s["people"] == everyone and s["online"] == "3")
+
+            conversation: list[list[str]] = []
+            lines = {
+                "chromium": "Hello from Chromium ✓",
+                "firefox": "Firefox here: grüße, 你好 & <b>not bold</b>",
+                "webkit": "WebKit too 👋",
+            }
+            for name, text in lines.items():  # one at a time: each line in the same place on every page
+                tabs[name].say(text)
+                conversation.append([nicks[name], text])
+                for tab in tabs.values():
+                    tab.wait(f"the chat {conversation}", lambda s: s["chat"] == conversation)
+
+            for tab in tabs.values():
+                state = tab.state()
+                assert state["notices"] == [f"{nicks[name]} joined" for name in tabs], state
+                assert state["markup"] == 0, state  # user text is shown as text
+
+            tabs["firefox"].close()  # closing the window: its session ends (close timeout 1 s)
+            stays = [nick for name, nick in nicks.items() if name != "firefox"]
+            for name in ("chromium", "webkit"):
+                tabs[name].wait(
+                    f"{nicks['firefox']} left",
+                    lambda s: (
+                        s["notices"][-1:] == [f"{nicks['firefox']} left"]
+                        and s["people"] == sorted(stays, key=str.casefold)
+                    ),
+                )
+            tabs["webkit"].say("Just the two of us.")
+            conversation.append([nicks["webkit"], "Just the two of us."])
+            tabs["chromium"].wait("the last line", lambda s: s["chat"] == conversation)
+        finally:
+            for tab in tabs.values():
+                tab.close()
