@@ -22,10 +22,8 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import datetime
 import json
 import os
-import platform
 import re
 import secrets
 import select
@@ -1923,16 +1921,10 @@ def update_readme(report: dict[str, Any], readme: Path = README) -> None:
 
 
 def machine(options: Options) -> dict[str, Any]:
-    from bench.run import _cpu_model, _version
+    from bench.run import machine_facts
 
     return {
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "tornado": _version("tornado"),
-        "tornad_io": _version("SocketTornad.IO"),
+        **machine_facts(),
         "git": _git_state() if options.library is None else f"copy in {options.library}",
         "pinning": (
             f"client and probe on core {options.client_cpu}, server on core {options.server_cpu}"

@@ -196,7 +196,8 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def machine(config: Config) -> dict[str, Any]:
+def machine_facts() -> dict[str, Any]:
+    """When and on what a run happened: what every bench result file records first."""
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "cpu": _cpu_model(),
@@ -205,6 +206,12 @@ def machine(config: Config) -> dict[str, Any]:
         "python": platform.python_version(),
         "tornado": _version("tornado"),
         "tornad_io": _version("SocketTornad.IO"),
+    }
+
+
+def machine(config: Config) -> dict[str, Any]:
+    return {
+        **machine_facts(),
         "python-socketio": _version("python-socketio"),
         "python-engineio": _version("python-engineio"),
         **dict(zip(("node", "node_socket.io"), node06_versions(), strict=True)),
