@@ -173,23 +173,34 @@ class WebSocketClient(_Base):
             self.transport.write(ws_frame(struct.pack("!H", 1000), opcode=0x8))
         super().close()
 
+    def _read_upgrade(self, data: bytes, trailer: int = 0) -> tuple[bytes, bytes] | None:
+        """Collect the 101 response (and ``trailer`` bytes after its head).
+
+        ``(trailer bytes, what follows)`` once it is complete; ``None`` while
+        it is not, or after failing the client on a refusal.
+        """
+        head = self._head + data
+        end = head.find(b"\r\n\r\n")
+        if end < 0 or len(head) < end + 4 + trailer:
+            if len(head) > MAX_HEAD:
+                self.fail(WireError("no end to the upgrade response"))
+            self._head = head
+            return None
+        status = head[: head.find(b"\r\n")]
+        if not status.startswith(b"HTTP/1.1 101"):
+            self.fail(WireError(f"upgrade refused: {status.decode('latin-1')}"))
+            return None
+        self._head = b""
+        return head[end + 4 : end + 4 + trailer], head[end + 4 + trailer :]
+
     def data_received(self, data: bytes) -> None:
         if not self._open:
-            head = self._head + data
-            end = head.find(b"\r\n\r\n")
-            if end < 0:
-                if len(head) > MAX_HEAD:
-                    self.fail(WireError("no end to the upgrade response"))
-                self._head = head
-                return
-            status = head[: head.find(b"\r\n")]
-            if not status.startswith(b"HTTP/1.1 101"):
-                self.fail(WireError(f"upgrade refused: {status.decode('latin-1')}"))
+            upgraded = self._read_upgrade(data)
+            if upgraded is None:
                 return
             self._open = True
-            self._head = b""
             self.opened.set_result(None)
-            data = head[end + 4 :]
+            data = upgraded[1]
             if not data:
                 return
         buf = self._buf + data if self._buf else data
@@ -305,25 +316,15 @@ class Hixie76Client(WebSocketClient):
 
     def data_received(self, data: bytes) -> None:
         if not self._open:
-            head = self._head + data
-            end = head.find(b"\r\n\r\n")
-            if end < 0 or len(head) < end + 4 + 16:
-                if len(head) > MAX_HEAD:
-                    self.fail(WireError("no end to the upgrade response"))
-                self._head = head
+            upgraded = self._read_upgrade(data, trailer=16)  # the 16-byte answer follows the head
+            if upgraded is None:
                 return
-            status = head[: head.find(b"\r\n")]
-            if not status.startswith(b"HTTP/1.1 101"):
-                self.fail(WireError(f"upgrade refused: {status.decode('latin-1')}"))
-                return
-            answer = head[end + 4 : end + 20]
+            answer, data = upgraded
             if answer != self._answer:
                 self.fail(WireError(f"wrong draft-76 handshake answer {answer!r}, expected {self._answer!r}"))
                 return
             self._open = True
-            self._head = b""
             self.opened.set_result(None)
-            data = head[end + 20 :]
             if not data:
                 return
         buf = self._buf + data if self._buf else data
