@@ -65,6 +65,18 @@ class StaticFile(tornado.web.RequestHandler):
         self.write(self.body)
 
 
+async def queued_callbacks_run() -> None:
+    """Return once the IOLoop has run every callback queued before this call (no timing involved).
+
+    A future resolved by ``call_soon`` completes after the callbacks already
+    queued, e.g. the ``on_close`` calls a shutdown scheduled.
+    """
+    loop = asyncio.get_running_loop()
+    turn: asyncio.Future[None] = loop.create_future()
+    loop.call_soon(turn.set_result, None)
+    await turn
+
+
 def app_for(handler: type[SocketIOHandler], resource: str = "socket.io", **settings: Any) -> tornado.web.Application:
     return tornado.web.Application([handler.routes(resource)], **settings)
 

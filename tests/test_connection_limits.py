@@ -14,7 +14,7 @@ import tornado.web
 import tornado.websocket
 
 import tornad_io
-from tests.helpers import Recorder, app_for, echo_handler, messages
+from tests.helpers import Recorder, app_for, echo_handler, messages, queued_callbacks_run
 from tornad_io import SocketIOHandler
 from tornad_io.codec import encode_frame
 from tornad_io.connection import DELIVERY_BATCH, SLOW_CLIENT, Connection
@@ -43,7 +43,7 @@ class Flooder(SocketIOHandler):
                 for _ in range(64):
                     self.send(chunk)
                     self.peak_buffered = max(self.peak_buffered, connection.buffered_bytes)
-                await asyncio.sleep(0)
+                await queued_callbacks_run()  # let the IOLoop write, read and close between bursts
         elif isinstance(message, str) and message.startswith("burst:"):
             for _ in range(int(message[6:])):
                 self.send("z" * KIB)

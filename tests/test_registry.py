@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from typing import Any
 
@@ -12,7 +11,7 @@ import tornado.web
 import tornado.websocket
 
 import tornad_io
-from tests.helpers import Recorder, messages
+from tests.helpers import Recorder, messages, queued_callbacks_run
 from tornad_io import SocketIOHandler
 from tornad_io.codec import encode_frame
 from tornad_io.registry import registry_for
@@ -25,7 +24,7 @@ class Channels(SocketIOHandler):
     recorder: Recorder
 
     async def on_open(self, *args: Any, **kwargs: Any) -> None:
-        await asyncio.sleep(0)  # rooms work from async hooks too
+        await queued_callbacks_run()  # a real suspension: rooms work from async hooks too
         room = kwargs.get("room")
         if room:
             self.join(room)

@@ -27,7 +27,7 @@ import tornado.httputil
 import tornado.netutil
 import tornado.web
 
-from tests.helpers import app_for, echo_handler, messages
+from tests.helpers import app_for, echo_handler, messages, queued_callbacks_run
 from tornad_io import SocketIOServer
 from tornad_io.registry import registry_for
 from tornad_io.testing import AppServer, SocketIOClient
@@ -162,7 +162,7 @@ class Background:
     def close(self) -> None:
         async def stop() -> None:
             self._stop()
-            await asyncio.sleep(0)  # the on_close callbacks of "shutdown"
+            await queued_callbacks_run()  # the on_close callbacks of "shutdown"
 
         self.call(stop)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -227,7 +227,7 @@ async def leftovers(app: tornado.web.Application) -> tuple[int, int]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + TIMEOUT
     while (found := alive(app)) != (0, 0) and loop.time() < deadline:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # wait-ok: polling a condition (gc census) up to TIMEOUT
     return found
 
 
@@ -258,7 +258,7 @@ def upload_released(server: AppServer, path: str) -> None:
 
     async def released() -> None:
         while connection.upload is not None:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # wait-ok: polling a condition; server.call bounds it
 
     server.call(released)
 
