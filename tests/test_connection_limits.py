@@ -281,3 +281,20 @@ class TestUnreadPollAnswers(LimitsCase):
         for sock in polls:
             sock.close()
         neighbour.close()
+
+
+class TestInboundAccounting(LimitsCase):
+    @tornado.testing.gen_test
+    async def test_a_heartbeat_only_payload_never_takes_over_another_payloads_count(self) -> None:
+        # A waiting message's bytes must be released with it, whatever arrives meanwhile.
+        ws = await self.healthy()
+        connection = registry_for(self._app).connections()[0]
+        await ws.write_message(encode_frame("wait"))  # on_message now awaits the gate
+        await ws.write_message(encode_frame("queued"))
+        while not connection._inbox:
+            await asyncio.sleep(0.01)  # wait-ok: polling a condition
+        connection.feed(encode_frame("~h~not-the-token"))  # only a (stale) heartbeat echo
+        self.gate.set()
+        assert messages(await ws.read_message()) == ["queued"]  # type: ignore[arg-type]
+        assert (len(connection._inbox), connection._inbox_size) == (0, 0)
+        ws.close()

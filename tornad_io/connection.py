@@ -273,18 +273,19 @@ class Connection:
         if self.state is not State.OPEN and self.state is not State.OPENING:
             log.debug("dropping a payload for closed connection %s", self.short_id)
             return
-        inbox = self._inbox
+        entries: list[tuple[Any, int]] = []
         for message in messages:
             if isinstance(message, codec.Heartbeat):
                 self._heartbeat_echoed(message.number)
             elif isinstance(message, codec.Json):
-                inbox.append((message.value, 0))
+                entries.append((message.value, 0))
             else:
-                inbox.append((message, 0))
-        if inbox and size:
-            last, _ = inbox.pop()
-            inbox.append((last, size))
+                entries.append((message, 0))
+        if entries and size:
+            # The payload's bytes count until its last message is delivered.
+            entries[-1] = (entries[-1][0], size)
             self._inbox_size += size
+        self._inbox.extend(entries)
         if not self._busy:
             self._drain()
 
