@@ -173,7 +173,7 @@ class TestManyFrames(LimitsCase):
     @tornado.testing.gen_test
     async def test_a_payload_over_the_frame_limit_closes_the_websocket_with_1009(self) -> None:
         ws = await self.healthy()
-        with tornado.testing.ExpectLog("tornad_io.transports.websocket", ".*socket_io_max_frames"):
+        with tornado.testing.ExpectLog("tornad_io.transports.messages", ".*socket_io_max_frames"):
             await ws.write_message(encode_frame("a") * 501)
             assert await ws.read_message() is None
         assert ws.close_code == 1009

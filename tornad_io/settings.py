@@ -47,6 +47,7 @@ class Settings:
     ``socket_io_max_pending_messages`` 100        undelivered client messages before reading pauses
     ``socket_io_max_buffer_size``      1 MiB      bytes waiting to be written before "slow client"
     ``socket_io_client_js``            None       the 0.6 client file, served at /<resource>/socket.io.js
+    ``socket_io_websocket_takeover``   True       read plain-TCP websockets with tornad_io's own reader
     =================================  =========  ==========================================
     """
 
@@ -67,6 +68,7 @@ class Settings:
     max_pending_messages: int = 100
     max_buffer_size: int = 1 << 20
     client_js: str | None = None
+    websocket_takeover: bool = True
 
     @classmethod
     def from_application(cls, settings: Mapping[str, Any]) -> Settings:
@@ -96,6 +98,7 @@ class Settings:
             max_pending_messages=int(settings.get("socket_io_max_pending_messages", 100)),
             max_buffer_size=int(settings.get("socket_io_max_buffer_size", 1 << 20)),
             client_js=_client_js(settings.get("socket_io_client_js")),
+            websocket_takeover=bool(settings.get("socket_io_websocket_takeover", True)),
         )
         session_options(values.session_opts)  # a key Beaker does not know fails here, not at first use
         if not re.fullmatch(r"(?:[g-z][0-9a-z]*)?", values.worker_tag):

@@ -71,7 +71,7 @@ class TestWebSocket(WebSocketTestCase):
         await self.read(healthy)
         broken = await self.connect()
         await self.read(broken)
-        with tornado.testing.ExpectLog("tornad_io.transports.websocket", "closing .*: malformed payload"):
+        with tornado.testing.ExpectLog("tornad_io.transports.messages", "closing .*: malformed payload"):
             await broken.write_message("~m~9~m~short")
             assert await broken.read_message() is None
         assert broken.close_code == 1007
@@ -142,8 +142,20 @@ class TestDisabled(WebSocketTestCase):
                 raise AssertionError("the upgrade was accepted")
 
 
+class TestWebSocketOnTornadosReader(TestWebSocket):
+    """The same, read by Tornado's own frame reader (as TLS websockets always are)."""
+
+    settings = {"socket_io_websocket_takeover": False}
+
+
+class TestHeartbeatsOnTornadosReader(TestHeartbeats):
+    settings = {**TestHeartbeats.settings, "socket_io_websocket_takeover": False}
+
+
 class TestDirectFrames(WebSocketTestCase):
-    """Frames are written straight to Tornado's stream; these are the Tornado internals that relies on."""
+    """On Tornado's reader, frames are written straight to its stream; these are the internals that relies on."""
+
+    settings = {"socket_io_websocket_takeover": False}
 
     @tornado.testing.gen_test
     async def test_the_protocol_still_has_what_the_direct_write_reads(self) -> None:

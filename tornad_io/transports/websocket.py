@@ -9,64 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
-from typing import Any, ClassVar, Final
+from collections.abc import Awaitable
+from typing import Any, ClassVar
 
 import tornado.iostream
 import tornado.websocket
 
-from tornad_io.codec import ProtocolError, TooManyFrames
+from tornad_io import rfc6455
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.origins import Origin
 from tornad_io.registry import registry_for
 from tornad_io.transports.base import open_connection, server_origin, transport_enabled
+from tornad_io.transports.messages import close_reason, deliver
+from tornad_io.transports.takeover import adoptable_stream, take_over
 
 __all__ = ["WebSocketTransport"]
 
 log = logging.getLogger(__name__)
-
-#: The RFC 6455 opcode of a text frame: every 0.6 payload is text.
-TEXT_FRAME = 0x1
-
-#: RFC 6455 close codes used when the client breaks the protocol.
-UNSUPPORTED_DATA = 1003
-INVALID_PAYLOAD = 1007
-MESSAGE_TOO_BIG = 1009
-
-#: The most UTF-8 bytes a close frame's reason can hold (125 minus the 2-byte code).
-MAX_CLOSE_REASON: Final = 123
-
-
-def close_reason(reason: str) -> str:
-    """``reason`` cut to what a close frame can carry, never inside a UTF-8 sequence."""
-    encoded = reason.encode("utf-8")
-    if len(encoded) <= MAX_CLOSE_REASON:
-        return reason
-    return encoded[:MAX_CLOSE_REASON].decode("utf-8", errors="ignore")
-
-
-#: The last payload framed and its frame: a broadcast pushes one str object to every receiver.
-_last_frame: tuple[str, bytes] | None = None
-
-
-def _wire_frame(payload: str) -> bytes:
-    """An unmasked, final RFC 6455 text frame carrying ``payload`` (built once per payload object)."""
-    global _last_frame
-    last = _last_frame
-    if last is not None and last[0] is payload:
-        return last[1]
-    data = payload.encode("utf-8")
-    length = len(data)
-    if length < 126:
-        header = bytes((0x80 | TEXT_FRAME, length))
-    elif length < 1 << 16:
-        header = struct.pack("!BBH", 0x80 | TEXT_FRAME, 126, length)
-    else:
-        header = struct.pack("!BBQ", 0x80 | TEXT_FRAME, 127, length)
-    frame = header + data
-    _last_frame = (payload, frame)
-    return frame
-
 
 def _consume_write_error(future: asyncio.Future[Any]) -> None:
     # A write that fails because the client vanished is reported through on_close.
@@ -109,30 +68,25 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
         )
         return False
 
-    def open(self, *args: Any, **kwargs: Any) -> None:
+    def open(self, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+        """Open the session: on a plain TCP socket, after handing it to tornad_io's own reader."""
+        stream = adoptable_stream(self)
+        if stream is not None:
+            return take_over(self, stream, kwargs)
         # Messages are small and already coalesced while a write is pending; Nagle's
         # algorithm would only add a delayed-ACK wait to each echo.
         self.set_nodelay(True)
         open_connection(self, kwargs)
+        return None
 
     def on_message(self, message: str | bytes) -> asyncio.Future[None] | None:
         """Feed one payload; while the handler lags behind, Tornado reads no further (backpressure)."""
         connection = self.connection
         if connection is None:
             return None
-        if isinstance(message, bytes):
-            log.warning("closing %s: binary WebSocket message (0.6 payloads are text)", connection.short_id)
-            self.close(UNSUPPORTED_DATA, "binary messages are not Socket.IO 0.6 payloads")
-            return None
-        try:
-            connection.feed(message)
-        except TooManyFrames as exc:
-            log.warning("closing %s: %s; socket_io_max_frames sets the limit", connection.short_id, exc)
-            self.close(MESSAGE_TOO_BIG, "too many frames in one message")
-            return None
-        except ProtocolError as exc:
-            log.warning("closing %s: malformed payload: %s", connection.short_id, exc)
-            self.close(INVALID_PAYLOAD, "malformed Socket.IO frame")
+        refusal = deliver(connection, message)
+        if refusal is not None:
+            self.close(*refusal)
             return None
         return connection.until_readable()
 
@@ -153,7 +107,7 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
             # and a broadcast builds its frame once for every receiver (bench/README.md).
             # A compressing protocol goes the public way.
             try:
-                written: asyncio.Future[None] = stream.write(_wire_frame(payload))
+                written: asyncio.Future[None] = stream.write(rfc6455.text_frame(payload))
             except tornado.iostream.StreamClosedError:
                 return None  # on_close follows
             return written
