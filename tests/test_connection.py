@@ -50,7 +50,7 @@ class TestOneClosePath(LifecycleCase):
         await self.recorder.wait("close")
         assert self.recorder.of("close") == [("close", sid)]
         assert connection.state is State.CLOSED and connection.close_reason == "server close"
-        assert connection._beat_timer is None
+        assert connection._beat_wait is None
         self.assert_all_released()
         ws.close()
 
@@ -327,7 +327,7 @@ class TestCloseAlwaysCompletes(LifecycleCase):
             del registry.remove
         assert await ws.read_message() is None  # the wire was still ended
         await self.recorder.wait("close")  # and on_close still ran
-        assert connection._beat_timer is None
+        assert connection._beat_wait is None
         registry.remove(connection)
 
     def test_only_listed_transitions_are_possible(self) -> None:

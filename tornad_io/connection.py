@@ -52,6 +52,7 @@ import tornado.web
 from tornad_io import codec
 from tornad_io.beaker_session import discard_session
 from tornad_io.registry import Registry, current_registry, new_session_id
+from tornad_io.timers import FifoTimer, Wait
 
 if TYPE_CHECKING:
     import beaker.session
@@ -198,8 +199,8 @@ class Connection:
         self._inbox_size = 0
         self._busy = True  # on_open runs first; messages wait behind it
         self._readable: asyncio.Future[None] | None = None
-        # Heartbeats: the timer, and the token the client must echo.
-        self._beat_timer: object | None = None
+        # Heartbeats: this connection's wait in one of the registry's timers, and the token to echo.
+        self._beat_wait: Wait | None = None
         self._awaited_echo: str | None = None
         self.handler: Handler = handler_class(self)
 
@@ -515,31 +516,35 @@ class Connection:
 
     def _start_heartbeats(self) -> None:
         transport = self._transport
-        if transport is None or transport.kind is TransportKind.POLL or self._beat_timer is not None:
+        if transport is None or transport.kind is TransportKind.POLL or self._beat_wait is not None:
             return
-        self._beat_timer = self._loop.call_later(self.settings.heartbeat_interval, self._beat)
+        self._beat_wait = self.registry.beats.add(self)
 
-    def _beat(self) -> None:
+    def beat(self) -> None:
+        """Send a heartbeat (the registry's timer calls this ``socket_io_heartbeat_interval`` after the last echo)."""
         # The 0.6 client echoes whatever follows ~h~; a random token means only a
         # client that read this heartbeat can answer it.
         token = secrets.token_hex(4)
         self._awaited_echo = token
-        self._beat_timer = self._loop.call_later(
-            self.settings.heartbeat_timeout, self.close, "heartbeat timeout"
-        )
+        self._beat_wait = self.registry.echo_deadlines.add(self)
         self.send_frame(codec.encode_heartbeat(token))
+
+    def echo_overdue(self) -> None:
+        """No echo within ``socket_io_heartbeat_timeout`` (the registry's deadline timer calls this)."""
+        self._beat_wait = None
+        self.close("heartbeat timeout")
 
     def _heartbeat_echoed(self, token: str) -> None:
         if self._awaited_echo is None or token != self._awaited_echo:
             return  # stale, early or invented: only the latest beat counts
         self._awaited_echo = None
         self._stop_heartbeats()
-        self._beat_timer = self._loop.call_later(self.settings.heartbeat_interval, self._beat)
+        self._beat_wait = self.registry.beats.add(self)
 
     def _stop_heartbeats(self) -> None:
-        if self._beat_timer is not None:
-            self._loop.remove_timeout(self._beat_timer)
-            self._beat_timer = None
+        if self._beat_wait is not None:
+            FifoTimer.cancel(self._beat_wait)
+            self._beat_wait = None
 
     # -- the one close path -------------------------------------------------------------
 

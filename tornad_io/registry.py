@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import operator
 import secrets
 import weakref
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ import tornado.web
 from tornad_io import unrouted
 from tornad_io.relay import RedisRelay, RelayedBroadcast
 from tornad_io.settings import Settings
+from tornad_io.timers import FifoTimer
 
 if TYPE_CHECKING:
     from tornad_io.connection import Connection
@@ -104,6 +106,12 @@ class Registry:
         #: The IOLoop that serves this application, known from its first connection or server.
         self.loop: tornado.ioloop.IOLoop | None = None
         self.relay: RedisRelay | None = None
+        #: When each socket or stream connection sends its next heartbeat, and until when its echo may take:
+        #: one timer each for the whole application (every connection waits the same delays).
+        self.beats: FifoTimer[Connection] = FifoTimer(settings.heartbeat_interval, operator.methodcaller("beat"))
+        self.echo_deadlines: FifoTimer[Connection] = FifoTimer(
+            settings.heartbeat_timeout, operator.methodcaller("echo_overdue")
+        )
 
     @property
     def sweep_interval(self) -> float:
