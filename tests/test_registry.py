@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+import tornado.httputil
 import tornado.testing
 import tornado.web
 import tornado.websocket
@@ -14,7 +15,8 @@ import tornad_io
 from tests.helpers import Recorder, messages, queued_callbacks_run
 from tornad_io import SocketIOHandler
 from tornad_io.codec import encode_frame
-from tornad_io.registry import registry_for
+from tornad_io.connection import Connection, TransportKind
+from tornad_io.registry import BROADCAST_SLICE, registry_for
 from tornad_io.testing import AppServer, SocketIOClient
 
 
@@ -197,3 +199,56 @@ class TestAmbiguousClassBroadcast(tornado.testing.AsyncTestCase):
         with pytest.raises(RuntimeError, match="application="):
             handler.broadcast("which one?")
         handler.broadcast("this one", application=second)  # explicit is fine
+
+
+class SliceEcho(SocketIOHandler):
+    pass
+
+
+class RecordingTransport:
+    """A wire that takes every payload at once and remembers it."""
+
+    protocol = "websocket"
+    kind = TransportKind.SOCKET
+
+    def __init__(self) -> None:
+        self.payloads: list[str] = []
+
+    def push_payload(self, payload: str) -> None:
+        self.payloads.append(payload)
+
+    def terminate(self, reason: str) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+class TestLargeBroadcasts(tornado.testing.AsyncTestCase):
+    @tornado.testing.gen_test
+    async def test_a_broadcast_to_thousands_is_written_a_slice_per_loop_turn_and_keeps_order(self) -> None:
+        app = tornado.web.Application([SliceEcho.routes("socket.io")])
+        registry = registry_for(app)
+        request = tornado.httputil.HTTPServerRequest(
+            start_line=tornado.httputil.RequestStartLine("GET", "/", "HTTP/1.1"),
+            headers=tornado.httputil.HTTPHeaders({"Host": "127.0.0.1"}),
+        )
+        wires = []
+        for _ in range(BROADCAST_SLICE * 2 + 100):
+            connection = Connection(SliceEcho, registry, app, request, "websocket")
+            wire = RecordingTransport()
+            connection.start(wire, (), {})
+            wire.payloads.clear()  # the session id
+            wires.append((connection, wire))
+        SliceEcho.broadcast("hello", application=app)
+        written = [wire for _, wire in wires if wire.payloads]
+        assert len(written) == BROADCAST_SLICE  # the rest wait for the next IOLoop turns...
+        last_connection, last_wire = wires[-1]
+        last_connection.send("after")  # ...but are already queued: a later send comes after the broadcast
+        for _ in range(10):
+            await queued_callbacks_run()
+        hello = encode_frame("hello")
+        assert all(wire.payloads == [hello] for _, wire in wires[:-1])
+        assert last_wire.payloads == [hello + encode_frame("after")]
+        for connection, _ in wires:
+            connection.close()

@@ -391,6 +391,23 @@ class Connection:
         elif state is State.OPEN and self._transport is not None and not self._writing:
             self._flush()
 
+    def enqueue_frame(self, frame: str) -> bool:
+        """Queue ``frame`` without writing it (a broadcast); ``True`` if :meth:`flush` should follow."""
+        state = self.state
+        if state is not State.OPEN and state is not State.OPENING:
+            return False
+        self._outbox.append(frame)
+        self._outbox_size += len(frame)
+        if self._outbox_size + self._unwritten > self.settings.max_buffer_size:
+            self._overflow()
+            return False
+        return state is State.OPEN and self._transport is not None and not self._writing
+
+    def flush(self) -> None:
+        """Write what is queued, if a transport can take it now."""
+        if self.state is State.OPEN:
+            self._flush()
+
     def _flush(self) -> None:
         if not self._outbox or self._transport is None or self._writing:
             return

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tornad_io.connection import Connection
 
 __all__ = [
+    "BROADCAST_SLICE",
     "Registry",
     "Stats",
     "class_key",
@@ -41,6 +42,10 @@ __all__ = [
     "registry_for",
     "stats",
 ]
+
+
+#: Recipients a broadcast writes to per IOLoop iteration (the rest follow on the next ones).
+BROADCAST_SLICE = 256
 
 
 def new_session_id(worker_tag: str = "") -> str:
@@ -216,11 +221,24 @@ class Registry:
         return [connection for connection in candidates if connection.session_id not in excluded]
 
     def deliver(self, handler_class: type, frame: str, rooms: frozenset[str] | None, excluded: frozenset[str]) -> int:
-        """Write ``frame`` to this process's recipients; how many got it."""
+        """Queue ``frame`` for this process's recipients and write it out; how many got it.
+
+        Every recipient has the frame in its queue when this returns, so
+        whatever is sent to them afterwards arrives after it.  The writes
+        (a system call each) go ``BROADCAST_SLICE`` recipients per IOLoop
+        iteration, so a broadcast to thousands never holds the loop for long.
+        """
         recipients = self.recipients(handler_class, rooms, excluded)
-        for connection in recipients:
-            connection.send_frame(frame)
+        due = [connection for connection in recipients if connection.enqueue_frame(frame)]
+        self._write_out(due, 0)
         return len(recipients)
+
+    def _write_out(self, due: list[Connection], start: int) -> None:
+        end = start + BROADCAST_SLICE
+        for connection in due[start:end] if start or len(due) > end else due:
+            connection.flush()
+        if end < len(due):
+            tornado.ioloop.IOLoop.current().add_callback(self._write_out, due, end)
 
     def broadcast(
         self, handler_class: type, frame: str, rooms: frozenset[str] | None, excluded: frozenset[str]

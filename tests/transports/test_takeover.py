@@ -243,6 +243,17 @@ class TestTakeover(TakeoverTestCase):
         assert adopted() is None
 
 
+    @tornado.testing.gen_test
+    async def test_tornados_handler_is_let_go_while_the_session_lives(self) -> None:
+        ws = await self.opened()
+        ws.send(client_frame(encode_frame("alive")))
+        assert await ws.text() == ["alive"]
+        gc.collect()
+        assert [o for o in gc.get_objects() if isinstance(o, WebSocketTransport)] == []
+        ws.close()
+        await self.recorder.wait("close")
+
+
 class TestTakeoverLimits(TakeoverTestCase):
     settings = {"socket_io_max_message_size": 1000}
 
