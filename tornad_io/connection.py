@@ -1,12 +1,12 @@
 """One Socket.IO session, whatever transport carries it and however many requests it spans.
 
 A :class:`Connection` owns everything that outlives a single HTTP request:
-the user's handler object, the outbound queue, the inbound queue, the
-heartbeat timer, and the one close path.  Transports (websocket, polling,
-streaming) only move payloads between the wire and a connection: they
-:meth:`~Connection.attach` when a request can carry data to the client,
-:meth:`~Connection.feed` what the client sent, and report
-:meth:`~Connection.detach` or :meth:`~Connection.transport_lost`.
+the user's handler object, the outbound queue, the inbound queue, its
+heartbeat (a wait in the registry's shared timer), and the one close path.
+Transports (websocket, polling, streaming) only move payloads between the
+wire and a connection: they :meth:`~Connection.attach` when a request can
+carry data to the client, :meth:`~Connection.feed` what the client sent,
+and report :meth:`~Connection.detach` or :meth:`~Connection.transport_lost`.
 
 Life cycle (``TRANSITIONS`` is the whole list)::
 

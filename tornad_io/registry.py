@@ -95,7 +95,8 @@ class Registry:
     connection is registered, and visits only those: it answers polls held
     too long and ends polling sessions whose client stopped polling
     (``Connection.sweep``), so nothing depends on a browser saying goodbye
-    (the 0.6 client never does).  Sockets and streams have heartbeats instead.
+    (the 0.6 client never does).  Sockets and streams have heartbeats instead,
+    all on two :class:`~tornad_io.timers.FifoTimer`\\ s (``beats``, ``echo_deadlines``).
     """
 
     def __init__(self, settings: Settings, handler_classes: Iterable[type] = ()) -> None:
