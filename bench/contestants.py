@@ -15,6 +15,10 @@ Socket.IO v5 packets (``42["message",<text>]``) as its own client sends them.
 The original node server, socket.io 0.6.18 (``bench/servers/node06.js``,
 run by node, not Python), gets the same 0.6 frames as tornad_io: over its
 draft-76 websocket (the only websocket it speaks) and over xhr-polling.
+
+The ``*-uvloop`` contestants are the tornad_io and bare Tornado servers
+started with ``--uvloop`` (the script installs uvloop's event loop policy;
+tornad_io never does), in the echo scenarios only.
 """
 
 from __future__ import annotations
@@ -83,6 +87,9 @@ class WSAdapter(Protocol):
     transport: ClassVar[str]
     #: The websocket protocol the server speaks (``bench.wire.DRAFTS``).
     draft: ClassVar[str]
+    #: Whether the server may put several messages in one websocket message, one after the other, as
+    #: Socket.IO 0.6 allows (``~m~32~m~…~m~32~m~…``; the 0.6 client reads every frame of it).
+    concatenates: ClassVar[bool]
 
     def path(self, channel: str) -> str: ...
 
@@ -131,6 +138,7 @@ SESSION_ID_FRAME = re.compile(rb"~m~32~m~[0-9a-f]{32}")
 class TornadIOWebSocket:
     transport: ClassVar[str] = "ws"
     draft: ClassVar[str] = "rfc6455"
+    concatenates: ClassVar[bool] = True
 
     def path(self, channel: str) -> str:
         return "/socket.io/websocket" if channel == "echo" else "/fanout/websocket"
@@ -147,6 +155,8 @@ class TornadIOWebSocket:
 
 class BareWebSocket(TornadIOWebSocket):
     """Tornado's WebSocketHandler echoing the 0.6 frames it gets, untouched."""
+
+    concatenates: ClassVar[bool] = False  # one write_message, one websocket message
 
     def path(self, channel: str) -> str:
         return "/echo" if channel == "echo" else "/fanout"
@@ -209,6 +219,7 @@ def _sio_event(text: str, channel: str, ascii_only: bool) -> str:
 class SocketIOWebSocket:
     transport: ClassVar[str] = "ws"
     draft: ClassVar[str] = "rfc6455"
+    concatenates: ClassVar[bool] = False  # Engine.IO: one packet per websocket message
 
     def path(self, channel: str) -> str:
         return "/socket.io/?EIO=4&transport=websocket"
@@ -305,6 +316,7 @@ class Node06WebSocket:
 
     transport: ClassVar[str] = "ws"
     draft: ClassVar[str] = "hixie-76"
+    concatenates: ClassVar[bool] = True
 
     def path(self, channel: str) -> str:
         return "/socket.io/websocket" if channel == "echo" else "/fanout/websocket"
@@ -354,6 +366,12 @@ class Contestant:
     command: tuple[str, ...] = ()
     #: Why the server cannot run here (``None`` when it can), for servers that need more than a module.
     missing: Callable[[], str | None] | None = None
+    #: Extra command-line options of the server (``--uvloop``).
+    args: tuple[str, ...] = ()
+    #: The kinds of scenario it enters (``None``: every kind its transport allows).
+    kinds: tuple[str, ...] | None = None
+    #: Whether the server answers ``GET /bench-stats`` (the fan-out call times).
+    stats: bool = False
 
     @property
     def transport(self) -> str:
@@ -385,8 +403,8 @@ class Contestant:
 CONTESTANTS: dict[str, Contestant] = {
     contestant.name: contestant
     for contestant in (
-        Contestant("tornad_io-ws", "tornad_io websocket", "bench.servers.tornadio", TornadIOWebSocket()),
-        Contestant("tornado-ws", "bare Tornado websocket", "bench.servers.tornado_ws", BareWebSocket()),
+        Contestant("tornad_io-ws", "tornad_io websocket", "bench.servers.tornadio", TornadIOWebSocket(), stats=True),
+        Contestant("tornado-ws", "bare Tornado websocket", "bench.servers.tornado_ws", BareWebSocket(), stats=True),
         Contestant(
             "sio-ws",
             "python-socketio websocket",
@@ -420,6 +438,26 @@ CONTESTANTS: dict[str, Contestant] = {
             Node06XHRPolling(),
             command=("node", "bench/servers/node06.js"),
             missing=node06_missing,
+        ),
+        # The same servers on uvloop's event loop (the script installs its policy; tornad_io never does),
+        # in the echo scenarios only.
+        *(
+            Contestant(
+                f"{name}-uvloop",
+                f"{label} on uvloop",
+                module,
+                adapter,
+                "uvloop",
+                "uvloop",
+                args=("--uvloop",),
+                kinds=("echo",),
+            )
+            for name, label, module, adapter in (
+                ("tornad_io-ws", "tornad_io websocket", "bench.servers.tornadio", TornadIOWebSocket()),
+                ("tornado-ws", "bare Tornado websocket", "bench.servers.tornado_ws", BareWebSocket()),
+                ("tornad_io-xhr", "tornad_io xhr-polling", "bench.servers.tornadio", TornadIOXHRPolling()),
+                ("tornado-longpoll", "bare Tornado long-poll", "bench.servers.tornado_longpoll", BareLongPoll()),
+            )
         ),
     )
 }

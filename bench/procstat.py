@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["TICK", "PAGE", "cpu_seconds", "rss_bytes", "loadavg"]
+__all__ = ["TICK", "PAGE", "cpu_seconds", "rss_bytes", "loadavg", "tcp_counters"]
 
 TICK = 1.0 / os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -36,3 +36,27 @@ def loadavg() -> tuple[float, float, float]:
     with open("/proc/loadavg", "rb") as f:
         one, five, fifteen = f.read().split()[:3]
     return float(one), float(five), float(fifteen)
+
+
+def tcp_counters() -> dict[str, int]:
+    """The kernel's TCP counters, ``"TcpExt.ListenOverflows"``, ``"Tcp.RetransSegs"``, ...
+
+    From ``/proc/net/netstat`` and ``/proc/net/snmp`` (pairs of lines: the
+    names, then the values).  They count for the whole network namespace,
+    not one process: a delta includes whatever else the machine did.
+    """
+    counters: dict[str, int] = {}
+    for path in ("/proc/net/netstat", "/proc/net/snmp"):
+        with open(path) as f:
+            lines = f.read().splitlines()
+        for names, values in zip(lines[::2], lines[1::2], strict=False):
+            group, _, names_text = names.partition(":")
+            group_v, _, values_text = values.partition(":")
+            if group != group_v:
+                continue
+            for name, value in zip(names_text.split(), values_text.split(), strict=False):
+                try:
+                    counters[f"{group}.{name}"] = int(value)
+                except ValueError:
+                    pass
+    return counters

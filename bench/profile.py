@@ -100,7 +100,10 @@ def profile_pyspy(
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not os.path.exists(spy):
         raise SystemExit("py-spy is not installed: make bench-setup (or use --profiler cprofile)")
-    with tempfile.TemporaryDirectory() as tmp, ServerProcess(contestant, cpu=cpus[1] if cpus else None) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        ServerProcess(contestant, cpu=cpus[1] if cpus else None, args=scenario.arguments(False)) as server,
+    ):
         raw = Path(tmp) / "samples.txt"
         # py-spy samples during the warm-up and the window, and stops before the load does.
         seconds = max(1, int(timing.warmup + timing.duration - 0.5))
@@ -183,7 +186,10 @@ def profile_cprofile(
     with tempfile.TemporaryDirectory() as tmp:
         stats_file = Path(tmp) / "server.prof"
         server = ServerProcess(
-            contestant, cpu=cpus[1] if cpus else None, launcher=["-m", "cProfile", "-o", str(stats_file)]
+            contestant,
+            cpu=cpus[1] if cpus else None,
+            launcher=["-m", "cProfile", "-o", str(stats_file)],
+            args=scenario.arguments(False),
         )
         with server:
             result = asyncio.run(_load(contestant, scenario, server, timing))

@@ -32,8 +32,18 @@ from typing import Any
 
 from bench.contestants import CONTESTANTS, Contestant, node06_versions
 from bench.procstat import loadavg
-from bench.scenarios import SCENARIOS, BenchFailure, Scenario, Timing, run_scenario
-from bench.serverproc import REPO, ServerError, ServerProcess
+from bench.scenarios import (
+    DEFAULT_HEARTBEAT_INTERVAL,
+    HEARTBEAT_SETTLE,
+    HEARTBEAT_WINDOW,
+    SCENARIOS,
+    BenchFailure,
+    Scenario,
+    Timing,
+    enters,
+    run_scenario,
+)
+from bench.serverproc import REPO, ServerError, ServerProcess, raise_fd_limit
 
 __all__ = ["Config", "execute", "main", "smoke_contestant"]
 
@@ -85,7 +95,7 @@ def plan(config: Config) -> Iterator[tuple[int, Scenario, Contestant]]:
             entrants = [
                 CONTESTANTS[name]
                 for name in config.contestants
-                if CONTESTANTS[name].transport in scenario.transports and CONTESTANTS[name].unavailable() is None
+                if enters(CONTESTANTS[name], scenario) and CONTESTANTS[name].unavailable() is None
             ]
             if not entrants:
                 continue
@@ -97,12 +107,22 @@ def plan(config: Config) -> Iterator[tuple[int, Scenario, Contestant]]:
 def smoke_contestant(
     contestant: Contestant, scenarios: list[str] | None = None, timing: Timing = SMOKE_TIMING
 ) -> list[dict[str, Any]]:
-    """Every scenario of ``contestant`` at the smoke size, on one server; the run records."""
+    """Every scenario of ``contestant`` at the smoke size; the run records.
+
+    One server runs every scenario that asks nothing of its command line;
+    each other set of server options (``--listen default``, the heartbeat
+    interval) gets a server of its own.
+    """
+    raise_fd_limit()
+    groups: dict[tuple[str, ...], list[Scenario]] = {}
+    for name in scenarios or list(SCENARIOS):
+        scenario = SCENARIOS[name]
+        if enters(contestant, scenario):
+            groups.setdefault(scenario.arguments(smoke=True), []).append(scenario)
     records = []
-    with ServerProcess(contestant) as server:
-        for name in scenarios or list(SCENARIOS):
-            scenario = SCENARIOS[name]
-            if contestant.transport in scenario.transports:
+    for args, group in groups.items():
+        with ServerProcess(contestant, args=args) as server:
+            for scenario in group:
                 records.append(run_once(contestant, scenario, timing, True, server))
     return records
 
@@ -110,14 +130,31 @@ def smoke_contestant(
 def _describe(record: dict[str, Any]) -> str:
     if not record["ok"]:
         return "FAILED: " + str(record["error"]).splitlines()[0]
+    if "cpu_percent" in record:
+        return (
+            f"{record['cpu_percent']:6.2f} % of a core  {record['rss_per_connection'] / 1024:6.1f} KiB/conn"
+            f"  {record['heartbeats_in_window']:,} heartbeats (≥ {record['heartbeats_min_per_connection']} each)"
+            f" {record['server_cpu_us_per_heartbeat']:5.0f} µs each"
+        )
+    if "listen_drops" in record:
+        return (
+            f"{record['connect_rate']:7,.0f} conn/s  ListenOverflows +{record['listen_overflows']}"
+            f"  ListenDrops +{record['listen_drops']}  slowest {record['slowest_connect_ms']:,.0f} ms"
+            f"  server {record['server_cpu_us_per_connect']:5.0f} µs/connect"
+        )
     if "rss_per_connection" in record:
         return (
             f"{record['rss_per_connection'] / 1024:8.1f} KiB/conn  {record['connect_rate']:7.0f} conn/s"
             f"  server {record['server_cpu_us_per_connect']:6.0f} µs/connect"
         )
+    longest = (
+        f"  longest call {record['broadcast_max_ms']:.1f} ms ({record['broadcast_max_ms_per_1000']:.2f}/1,000)"
+        if "broadcast_max_ms" in record
+        else ""
+    )
     return (
         f"{record['rate']:9,.0f}/s  server {record['server_cpu_us_per_message']:6.1f} µs/msg"
-        f" (core {record['server_cpu_util']:4.0%})  client core {record['client_cpu_util']:4.0%}"
+        f" (core {record['server_cpu_util']:4.0%})  client core {record['client_cpu_util']:4.0%}{longest}"
     )
 
 
@@ -128,6 +165,7 @@ def execute(config: Config, progress: Callable[[str], None] = print) -> dict[str
         progress(f"skipping {name}: {reason}")
     if config.client_cpu is not None:
         os.sched_setaffinity(0, {config.client_cpu})
+    raise_fd_limit()  # the load client holds up to 10,000 connections
     meta = machine(config)
     runs: list[dict[str, Any]] = []
     started = time.monotonic()
@@ -137,19 +175,19 @@ def execute(config: Config, progress: Callable[[str], None] = print) -> dict[str
                 for record in smoke_contestant(CONTESTANTS[name], config.scenarios, config.timing):
                     record["round"] = 0
                     runs.append(record)
-                    progress(f"{record['scenario']:16} {name:17} {_describe(record)}")
+                    progress(f"{record['scenario']:16} {name:23} {_describe(record)}")
     else:
         steps = list(plan(config))
         for index, (round_number, scenario, contestant) in enumerate(steps, 1):
             try:
-                with ServerProcess(contestant, cpu=config.server_cpu) as server:
+                with ServerProcess(contestant, cpu=config.server_cpu, args=scenario.arguments(False)) as server:
                     record = run_once(contestant, scenario, config.timing, False, server)
             except ServerError as exc:
                 record = {"contestant": contestant.name, "scenario": scenario.name, "ok": False, "error": str(exc)}
             record["round"] = round_number
             runs.append(record)
             progress(
-                f"[{index:3}/{len(steps)}] round {round_number + 1}  {scenario.name:16} {contestant.name:17}"
+                f"[{index:3}/{len(steps)}] round {round_number + 1}  {scenario.name:16} {contestant.name:23}"
                 f" {_describe(record)}"
             )
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
@@ -214,6 +252,7 @@ def machine(config: Config) -> dict[str, Any]:
         **machine_facts(),
         "python-socketio": _version("python-socketio"),
         "python-engineio": _version("python-engineio"),
+        "uvloop": _version("uvloop"),
         **dict(zip(("node", "node_socket.io"), node06_versions(), strict=True)),
         "git": _git_commit(),
         "pinning": (
@@ -251,57 +290,160 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for cells in summary.values():
         for cell in cells.values():
             good = cell.pop("_ok")
-            if good and "rss_per_connection" in good[0]:
-                cell["rss_per_connection"] = _spread([r["rss_per_connection"] for r in good])
-                cell["connect_rate"] = _spread([r["connect_rate"] for r in good])
-                cell["server_cpu_us_per_connect"] = _spread([r["server_cpu_us_per_connect"] for r in good])
-            elif good:
-                cell["rate"] = _spread([r["rate"] for r in good])
-                cell["server_cpu_us_per_message"] = _spread([r["server_cpu_us_per_message"] for r in good])
-                cell["server_cpu_util"] = _spread([r["server_cpu_util"] for r in good])
-                cell["client_cpu_util"] = _spread([r["client_cpu_util"] for r in good])
+            for figure in FIGURES:
+                values = [r[figure] for r in good if r.get(figure) is not None]
+                if values and len(values) == len(good) and (spread := _spread(values)) is not None:
+                    cell[figure] = spread
     return summary
+
+
+#: The figures a run record may have that the summary gives median and range of.
+FIGURES = (
+    "rate",
+    "server_cpu_us_per_message",
+    "server_cpu_util",
+    "client_cpu_util",
+    "broadcast_max_ms",
+    "broadcast_max_ms_per_1000",
+    "broadcast_calls",
+    "rss_per_connection",
+    "connect_rate",
+    "server_cpu_us_per_connect",
+    "cpu_percent",
+    "server_cpu_us_per_heartbeat",
+    "heartbeats_min_per_connection",
+    "heartbeat_gap_s",
+    "listen_overflows",
+    "listen_drops",
+    "syncookies_sent",
+    "retransmitted_segments",
+    "slowest_connect_ms",
+    "p99_connect_ms",
+)
 
 
 @dataclass(frozen=True)
 class Target:
     subject: str
-    reference: str
+    #: The contestant divided by; ``None``: the subject's own figure is judged against ``bound``.
+    reference: str | None
     scenarios: tuple[str, ...]
-    #: "rate" (higher is better), "rss_per_connection" or "connect_rate".
+    #: A figure of the summary: "rate", "server_cpu_us_per_message", "rss_per_connection", "connect_rate",
+    #: "broadcast_max_ms_per_1000", "cpu_percent", "listen_drops".
     figure: str
-    #: subject ÷ reference must be at least this (rates) or at most this (memory).
+    #: What subject ÷ reference (or the subject's figure, without a reference) is held to.
     bound: float
     label: str
+    #: Whether a larger figure is the better one (rates) or a smaller one (CPU, memory, time, drops).
+    higher_is_better: bool = True
+    #: Whether the bound itself misses (strictly ahead / below).
+    strict: bool = False
+    #: Which value of the runs is judged: "median", or "max" (every run must meet the bound).
+    statistic: str = "median"
+
+    def met(self, value: float) -> bool:
+        if self.higher_is_better:
+            return value > self.bound if self.strict else value >= self.bound
+        return value < self.bound if self.strict else value <= self.bound
+
+    @property
+    def bound_text(self) -> str:
+        sign = (">" if self.strict else "≥") if self.higher_is_better else ("<" if self.strict else "≤")
+        return f"{sign} {self.bound:g}" + ("×" if self.reference is not None else "")
 
 
 ECHO = tuple(name for name, s in SCENARIOS.items() if s.kind == "echo")
 ECHO_LOADED = tuple(name for name in ECHO if "-c1-" not in name)
+BROADCAST = tuple(name for name, s in SCENARIOS.items() if s.kind == "broadcast")
 WS_CONTESTS = ECHO + ("broadcast-r100",)
 TARGETS = (
-    Target("tornad_io-ws", "tornado-ws", ECHO_LOADED, "rate", 0.85, "websocket echo ≥ 0.85× bare Tornado"),
-    Target("tornad_io-xhr", "tornado-longpoll", ECHO, "rate", 0.80, "xhr-polling echo ≥ 0.8× bare long-poll"),
-    Target("tornad_io-ws", "tornado-ws", ("broadcast-r100",), "rate", 0.75, "broadcast ≥ 0.75× bare fan-out"),
-    Target("tornad_io-ws", "tornado-ws", ("idle-c1000",), "rss_per_connection", 1.4, "idle RSS ≤ 1.4× bare Tornado"),
-    Target("tornad_io-ws", "sio-ws", WS_CONTESTS, "rate", 1.0, "websocket ahead of python-socketio"),
-    Target("tornad_io-xhr", "sio-poll", ECHO, "rate", 1.0, "xhr-polling ahead of python-socketio polling"),
-    Target("tornad_io-ws", "sio-ws", ("idle-c1000",), "rss_per_connection", 1.0, "idle RSS below python-socketio"),
-    Target("tornad_io-ws", "sio-ws", ("idle-c1000",), "connect_rate", 1.0, "connect rate above python-socketio"),
+    Target("tornad_io-ws", "tornado-ws", ECHO_LOADED, "rate", 1.8, "websocket echo ≥ 1.8× bare Tornado"),
+    Target("tornad_io-xhr", "tornado-longpoll", ECHO_LOADED, "rate", 1.4, "xhr-polling echo ≥ 1.4× bare long-poll"),
+    Target(
+        "tornad_io-ws",
+        "tornado-ws",
+        BROADCAST,
+        "server_cpu_us_per_message",
+        0.25,
+        "broadcast server CPU per delivery ≤ 0.25× bare Tornado's",
+        higher_is_better=False,
+    ),
+    Target(
+        "tornad_io-ws",
+        None,
+        ("broadcast-r5000",),
+        "broadcast_max_ms_per_1000",
+        5.0,
+        "longest broadcast call ≤ 5 ms per 1,000 receivers",
+        higher_is_better=False,
+    ),
+    Target(
+        "tornad_io-ws",
+        "tornado-ws",
+        ("idle-c1000",),
+        "rss_per_connection",
+        1.0,
+        "idle RSS per websocket ≤ 1.0× bare Tornado",
+        higher_is_better=False,
+    ),
+    Target(
+        "tornad_io-ws",
+        None,
+        ("idle-c10000-cpu",),
+        "cpu_percent",
+        5.0,
+        "10,000 idle websockets, heartbeats answered: < 5 % of a core",
+        higher_is_better=False,
+        strict=True,
+    ),
+    Target(
+        "tornad_io-ws",
+        None,
+        ("connect-c10000",),
+        "listen_drops",
+        0,
+        "10,000 connects through SocketIOServer: 0 SYN drops",
+        higher_is_better=False,
+        statistic="max",
+    ),
+    Target("tornad_io-ws", "sio-ws", WS_CONTESTS, "rate", 1.0, "websocket ahead of python-socketio", strict=True),
+    Target("tornad_io-xhr", "sio-poll", ECHO, "rate", 1.0, "xhr-polling ahead of python-socketio polling", strict=True),
+    Target(
+        "tornad_io-ws",
+        "sio-ws",
+        ("idle-c1000",),
+        "rss_per_connection",
+        1.0,
+        "idle RSS below python-socketio",
+        higher_is_better=False,
+        strict=True,
+    ),
+    Target(
+        "tornad_io-ws",
+        "sio-ws",
+        ("idle-c1000",),
+        "connect_rate",
+        1.0,
+        "connect rate above python-socketio",
+        strict=True,
+    ),
 )
 
 
 def compare(summary: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each target on each of its scenarios: the ratio of medians, and whether it is met.
+    """Each target on each of its scenarios: the ratio of medians (or the figure itself), and whether it is met.
 
-    For message rates the ratio of server CPU per message (reference ÷
-    subject) is given too: it is the fair figure when the load client, not
-    the server, set the pace.
+    For message rates, and for server CPU per message, the ratio of the
+    other figure is given too (``cpu_ratio``: server CPU per message,
+    reference ÷ subject; ``rate_ratio``: subject ÷ reference): the CPU ratio
+    is the fair figure when the load client, not the server, set the pace.
     """
     rows = []
     for target in TARGETS:
         for scenario in target.scenarios:
             cells = summary.get(scenario, {})
-            subject, reference = cells.get(target.subject), cells.get(target.reference)
+            subject = cells.get(target.subject)
+            reference = cells.get(target.reference) if target.reference is not None else None
             row: dict[str, Any] = {
                 "target": target.label,
                 "scenario": scenario,
@@ -309,31 +451,29 @@ def compare(summary: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 "reference": target.reference,
                 "figure": target.figure,
                 "bound": target.bound,
+                "statistic": target.statistic,
             }
-            if (
-                subject is None
-                or reference is None
-                or not subject.get(target.figure)
-                or not reference.get(target.figure)
-            ):
+            if subject is None or (target.reference is not None and reference is None):
                 row["status"] = "not measured"
-            elif subject["failed"] or reference["failed"]:
+            elif subject["failed"] or (reference is not None and reference["failed"]):
                 row["status"] = "count check failed"
+            elif target.figure not in subject or (reference is not None and target.figure not in reference):
+                row["status"] = "not measured"
+            elif reference is None:
+                value = subject[target.figure][target.statistic]
+                row["value"] = value
+                row["status"] = "met" if target.met(value) else "missed"
             else:
-                ratio = subject[target.figure]["median"] / reference[target.figure]["median"]
+                ratio = subject[target.figure][target.statistic] / reference[target.figure][target.statistic]
                 row["ratio"] = ratio
-                if target.figure == "rss_per_connection":
-                    met = ratio <= target.bound if target.bound != 1.0 else ratio < 1.0
-                elif target.bound == 1.0:
-                    met = ratio > 1.0
-                else:
-                    met = ratio >= target.bound
-                if target.figure == "rate":
+                if "server_cpu_us_per_message" in subject and "server_cpu_us_per_message" in reference:
                     row["cpu_ratio"] = (
                         reference["server_cpu_us_per_message"]["median"]
                         / subject["server_cpu_us_per_message"]["median"]
                     )
-                row["status"] = "met" if met else "missed"
+                if target.figure == "server_cpu_us_per_message" and "rate" in subject and "rate" in reference:
+                    row["rate_ratio"] = subject["rate"]["median"] / reference["rate"]["median"]
+                row["status"] = "met" if target.met(ratio) else "missed"
             rows.append(row)
     return rows
 
@@ -349,19 +489,42 @@ SHORT = {
     "sio-poll": "python-socketio",
     "node06-ws": "node 0.6.18",
     "node06-xhr": "node 0.6.18",
+    "tornad_io-ws-uvloop": "tornad_io on uvloop",
+    "tornado-ws-uvloop": "bare Tornado on uvloop",
+    "tornad_io-xhr-uvloop": "tornad_io on uvloop",
+    "tornado-longpoll-uvloop": "bare Tornado on uvloop",
 }
 
 
-def _rate_cell(cell: dict[str, Any] | None) -> str:
+def _failed(cell: dict[str, Any] | None) -> str | None:
     if cell is None:
         return "–"
     if cell["failed"]:
         return f"**FAILED** ({cell['failed']}/{cell['runs']})"
+    return None
+
+
+def _rate_cell(cell: dict[str, Any] | None) -> str:
+    if (text := _failed(cell)) is not None:
+        return text
+    assert cell is not None
     rate, cpu = cell["rate"], cell["server_cpu_us_per_message"]
     return f"{rate['median']:,.0f} ({rate['min']:,.0f}–{rate['max']:,.0f}) · {cpu['median']:.1f} µs"
 
 
-def _ratio(report: dict[str, Any], subject: str, reference: str, scenario: str, figure: str = "rate") -> str:
+def _figure_cell(cell: dict[str, Any] | None, figure: str, digits: int = 1, scale: float = 1, unit: str = "") -> str:
+    """Median (min–max) of one figure, or "–" when the contestant did not run or does not have it."""
+    if (text := _failed(cell)) is not None:
+        return text
+    assert cell is not None
+    value = cell.get(figure)
+    if value is None:
+        return "–"
+    low, mid, high = (f"{value[k] / scale:,.{digits}f}" for k in ("min", "median", "max"))
+    return f"{mid} ({low}–{high}){' ' + unit if unit else ''}"
+
+
+def _row(report: dict[str, Any], subject: str, reference: str | None, scenario: str, figure: str) -> dict[str, Any]:
     for row in report["comparisons"]:
         if (row["subject"], row["reference"], row["scenario"], row["figure"]) == (
             subject,
@@ -369,20 +532,44 @@ def _ratio(report: dict[str, Any], subject: str, reference: str, scenario: str, 
             scenario,
             figure,
         ):
-            if "ratio" not in row:
-                return str(row["status"])
-            mark = "✅" if row["status"] == "met" else "❌"
-            cpu = f" (CPU {row['cpu_ratio']:.2f})" if "cpu_ratio" in row else ""
-            return f"{row['ratio']:.2f}{cpu} {mark}"
+            return dict(row)
+    return {}
+
+
+def _mark(row: dict[str, Any]) -> str:
+    return {"met": " ✅", "missed": " ❌"}.get(row.get("status", ""), "")
+
+
+def _ratio(report: dict[str, Any], subject: str, reference: str, scenario: str, figure: str = "rate") -> str:
+    """subject ÷ reference of ``figure`` (medians), marked when a target judges it; for rates, the CPU ratio too."""
+    row = _row(report, subject, reference, scenario, figure)
+    if row and "ratio" not in row:
+        return str(row["status"])
     summary = report["summary"].get(scenario, {})
     a, b = summary.get(subject), summary.get(reference)
-    if a and b and a.get(figure) and b.get(figure):
-        ratio = a[figure]["median"] / b[figure]["median"]
-        cpu = ""
+    if not row:
+        if not (a and b and a.get(figure) and b.get(figure)):
+            return "–"
+        row = {"ratio": a[figure]["median"] / b[figure]["median"]}
         if figure == "rate":
-            cpu = f" (CPU {b['server_cpu_us_per_message']['median'] / a['server_cpu_us_per_message']['median']:.2f})"
-        return f"{ratio:.2f}{cpu}"
-    return "–"
+            row["cpu_ratio"] = b["server_cpu_us_per_message"]["median"] / a["server_cpu_us_per_message"]["median"]
+    cpu = f" (CPU {row['cpu_ratio']:.2f})" if figure == "rate" and "cpu_ratio" in row else ""
+    return f"{row['ratio']:.2f}{cpu}{_mark(row)}"
+
+
+def _broadcast_ratio(report: dict[str, Any], reference: str, scenario: str) -> str:
+    """For broadcast: the rate ratio and tornad_io's CPU per delivery ÷ the other's, each marked when judged."""
+    subject = "tornad_io-ws"
+    cells = report["summary"].get(scenario, {})
+    a, b = cells.get(subject), cells.get(reference)
+    if not (a and b and a.get("rate") and b.get("rate")):
+        rows = [_row(report, subject, reference, scenario, f) for f in ("rate", "server_cpu_us_per_message")]
+        return next((str(r["status"]) for r in rows if r), "–")
+    rate = a["rate"]["median"] / b["rate"]["median"]
+    cpu = a["server_cpu_us_per_message"]["median"] / b["server_cpu_us_per_message"]["median"]
+    rate_mark = _mark(_row(report, subject, reference, scenario, "rate"))
+    cpu_mark = _mark(_row(report, subject, reference, scenario, "server_cpu_us_per_message"))
+    return f"rate {rate:.2f}{rate_mark} · CPU {cpu:.2f}×{cpu_mark}"
 
 
 #: The columns of the results tables: tornad_io, then the others it is divided by.
@@ -395,6 +582,17 @@ HEADER = (
 RULE = "|---|---|---|---|---|---|---|---|"
 
 
+def _backlogs() -> tuple[Any, Any]:
+    """tornad_io's ``SocketIOServer`` default backlog and Tornado's ``Application.listen`` default."""
+    import tornado.netutil
+
+    try:
+        from tornad_io.server import DEFAULT_BACKLOG
+    except ImportError:
+        DEFAULT_BACKLOG = "?"  # noqa: N806
+    return DEFAULT_BACKLOG, getattr(tornado.netutil, "_DEFAULT_BACKLOG", "?")
+
+
 def render(report: dict[str, Any]) -> str:
     """The results as Markdown: machine, tables, targets."""
     meta, summary = report["meta"], report["summary"]
@@ -404,7 +602,7 @@ def render(report: dict[str, Any]) -> str:
         f"Run of {meta['date']} on {meta['cpu']} ({meta['cores']} cores, Linux {meta['kernel']}), "
         f"Python {meta['python']}, Tornado {meta['tornado']}, tornad_io {meta['tornad_io']} ({meta['git']}), "
         f"python-socketio {meta['python-socketio']} / python-engineio {meta['python-engineio']}, "
-        f"node {meta.get('node')} / socket.io {meta.get('node_socket.io')}; "
+        f"node {meta.get('node')} / socket.io {meta.get('node_socket.io')}, uvloop {meta.get('uvloop')}; "
         f"{meta['pinning']}; {rounds} rounds of {timing['duration']:g} s windows after {timing['warmup']:g} s "
         f"warm-ups; whole run {meta['elapsed_s']:.0f} s; load average {meta['loadavg_start'][0]:.2f} at the start, "
         f"{meta['loadavg_end'][0]:.2f} at the end.",
@@ -432,33 +630,68 @@ def render(report: dict[str, Any]) -> str:
                 + " | ".join(_ratio(report, group[0], other, scenario) for other in group[1:])
                 + " |"
             )
-    cells = summary.get("broadcast-r100", {})
     out += [
         "",
-        "**Broadcast over websocket, deliveries/s** (tornad_io: "
+        "**With uvloop** (the same servers, `--uvloop`: the bench script installs uvloop's event loop policy "
+        "before Tornado starts; tornad_io never does), messages/s; no target",
+        "",
+        "| scenario | tornad_io ws | bare Tornado ws | ÷ bare Tornado | ÷ tornad_io on asyncio "
+        "| tornad_io xhr | bare Tornado long-poll | ÷ bare Tornado | ÷ tornad_io on asyncio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for scenario in ECHO:
+        cells = summary.get(scenario, {})
+        row = []
+        for transport in ("ws", "xhr"):
+            ours, bare = f"tornad_io-{transport}-uvloop", ("tornado-ws" if transport == "ws" else "tornado-longpoll")
+            row += [
+                _rate_cell(cells.get(ours)),
+                _rate_cell(cells.get(bare + "-uvloop")),
+                _ratio(report, ours, bare + "-uvloop", scenario),
+                _ratio(report, ours, f"tornad_io-{transport}", scenario),
+            ]
+        out.append(f"| {SCENARIOS[scenario].describe()} | " + " | ".join(row) + " |")
+    out += [
+        "",
+        "**Broadcast over websocket, deliveries/s** · server CPU per delivery (tornad_io: "
         + ("`Handler.broadcast`" if _has_broadcast() else "a loop of `send`")
         + "; bare Tornado: a loop of `write_message`; python-socketio: `send(skip_sid=sender)`;"
-        " node 0.6.18: `client.broadcast`)",
+        " node 0.6.18: `client.broadcast`). Ratios: rate, tornad_io ÷ the other; CPU, tornad_io's server CPU "
+        "per delivery ÷ the other's",
         "",
         HEADER,
         RULE,
-        f"| {SCENARIOS['broadcast-r100'].describe()} | "
-        + " | ".join(_rate_cell(cells.get(name)) for name in WS_GROUP)
-        + " | "
-        + " | ".join(_ratio(report, WS_GROUP[0], other, "broadcast-r100") for other in WS_GROUP[1:])
-        + " |",
     ]
+    for scenario in BROADCAST:
+        cells = summary.get(scenario, {})
+        out.append(
+            f"| {SCENARIOS[scenario].describe()} | "
+            + " | ".join(_rate_cell(cells.get(name)) for name in WS_GROUP)
+            + " | "
+            + " | ".join(_broadcast_ratio(report, other, scenario) for other in WS_GROUP[1:])
+            + " |"
+        )
+    out += [
+        "",
+        "**Longest single broadcast call**, ms per 1,000 receivers (each fan-out call timed by the server with "
+        "`time.perf_counter()`, the longest of the measurement window; – : the server does not report it)",
+        "",
+        "| scenario | tornad_io | bare Tornado | python-socketio | node 0.6.18 | tornad_io ÷ bare Tornado |",
+        "|---|---|---|---|---|---|",
+    ]
+    for scenario in BROADCAST:
+        cells = summary.get(scenario, {})
+        judged = _row(report, "tornad_io-ws", None, scenario, "broadcast_max_ms_per_1000")
+        out.append(
+            f"| {SCENARIOS[scenario].describe()} | "
+            + " | ".join(
+                _figure_cell(cells.get(name), "broadcast_max_ms_per_1000", 2, unit="ms")
+                + (_mark(judged) if name == "tornad_io-ws" else "")
+                for name in WS_GROUP
+            )
+            + f" | {_ratio(report, 'tornad_io-ws', 'tornado-ws', scenario, 'broadcast_max_ms_per_1000')} |"
+        )
     cells = summary.get("idle-c1000", {})
-
-    def idle(name: str, figure: str, scale: float, unit: str) -> str:
-        cell = cells.get(name)
-        if cell is None:
-            return "–"
-        if cell["failed"]:
-            return f"**FAILED** ({cell['failed']}/{cell['runs']})"
-        value = cell[figure]
-        return f"{value['median'] / scale:,.1f} ({value['min'] / scale:,.1f}–{value['max'] / scale:,.1f}) {unit}"
-
     out += [
         "",
         "**1,000 idle websocket connections**: server RSS growth per connection, and connections opened per second "
@@ -467,31 +700,99 @@ def render(report: dict[str, Any]) -> str:
         HEADER.replace("| scenario |", "| figure |"),
         RULE,
         "| RSS per connection | "
-        + " | ".join(idle(name, "rss_per_connection", 1024, "KiB") for name in WS_GROUP)
+        + " | ".join(_figure_cell(cells.get(name), "rss_per_connection", scale=1024, unit="KiB") for name in WS_GROUP)
         + " | "
         + " | ".join(_ratio(report, WS_GROUP[0], other, "idle-c1000", "rss_per_connection") for other in WS_GROUP[1:])
         + " |",
         "| connect rate | "
-        + " | ".join(idle(name, "connect_rate", 1, "/s") for name in WS_GROUP)
+        + " | ".join(_figure_cell(cells.get(name), "connect_rate", unit="/s") for name in WS_GROUP)
         + " | "
         + " | ".join(_ratio(report, WS_GROUP[0], other, "idle-c1000", "connect_rate") for other in WS_GROUP[1:])
         + " |",
     ]
-    verdicts: dict[str, list[str]] = {}
+    scenario = SCENARIOS["idle-c10000-cpu"]
+    cells = summary.get(scenario.name, {})
+    judged = _row(report, "tornad_io-ws", None, scenario.name, "cpu_percent")
+    idle_rows = (
+        ("server CPU, % of one core", "cpu_percent", 2, 1, "%"),
+        ("server CPU per heartbeat (sent and answered)", "server_cpu_us_per_heartbeat", 1, 1, "µs"),
+        ("RSS per connection", "rss_per_connection", 1, 1024, "KiB"),
+        ("fewest heartbeats one connection answered in the window", "heartbeats_min_per_connection", 0, 1, ""),
+        ("interval between heartbeats, as the client saw it", "heartbeat_gap_s", 2, 1, "s"),
+        ("connect rate", "connect_rate", 0, 1, "/s"),
+    )
+    out += [
+        "",
+        f"**{scenario.connections:,} idle websockets with the default heartbeats answered**: the server's CPU over "
+        f"{HEARTBEAT_WINDOW:g} heartbeat intervals ({HEARTBEAT_WINDOW * DEFAULT_HEARTBEAT_INTERVAL:g} s) after a "
+        f"{HEARTBEAT_SETTLE * DEFAULT_HEARTBEAT_INTERVAL:g} s settle, the client answering every heartbeat as the 0.6 "
+        f"client does; connections opened {scenario.concurrency} at a time",
+        "",
+        "| figure | tornad_io | node 0.6.18 | ÷ node 0.6.18 |",
+        "|---|---|---|---|",
+    ]
+    for title, figure, digits, scale, unit in idle_rows:
+        out.append(
+            f"| {title} | {_figure_cell(cells.get('tornad_io-ws'), figure, digits, scale, unit)}"
+            + (_mark(judged) if figure == "cpu_percent" else "")
+            + f" | {_figure_cell(cells.get('node06-ws'), figure, digits, scale, unit)}"
+            + f" | {_ratio(report, 'tornad_io-ws', 'node06-ws', scenario.name, figure)} |"
+        )
+    scenario = SCENARIOS["connect-c10000"]
+    cells = summary.get(scenario.name, {})
+    judged = _row(report, "tornad_io-ws", None, scenario.name, "listen_drops")
+    ours, tornados = _backlogs()
+    connect_rows = (
+        ("SYN drops (`TcpExt: ListenDrops` Δ)", "listen_drops", 0, 1, ""),
+        ("accept queue overflows (`TcpExt: ListenOverflows` Δ)", "listen_overflows", 0, 1, ""),
+        ("retransmitted segments (`Tcp: RetransSegs` Δ)", "retransmitted_segments", 0, 1, ""),
+        ("connect rate", "connect_rate", 0, 1, "/s"),
+        ("slowest connect", "slowest_connect_ms", 0, 1, "ms"),
+        ("server CPU per connect", "server_cpu_us_per_connect", 0, 1, "µs"),
+    )
+    out += [
+        "",
+        f"**{scenario.connections:,} websockets connecting, {scenario.concurrency:,} handshakes in flight**, each "
+        "server listening its library's own way: tornad_io through `SocketIOServer` (backlog "
+        f"{ours}), bare Tornado as `Application.listen` does (backlog {tornados}). Kernel counters are "
+        "machine-wide (anything else on the machine counts too); the 0 SYN drops target is judged on the worst run",
+        "",
+        "| figure | tornad_io | bare Tornado |",
+        "|---|---|---|",
+    ]
+    for title, figure, digits, scale, unit in connect_rows:
+        out.append(
+            f"| {title} | {_figure_cell(cells.get('tornad_io-ws'), figure, digits, scale, unit)}"
+            + (_mark(judged) if figure == "listen_drops" else "")
+            + f" | {_figure_cell(cells.get('tornado-ws'), figure, digits, scale, unit)} |"
+        )
+    verdicts: dict[str, list[dict[str, Any]]] = {}
     for row in report["comparisons"]:
-        verdicts.setdefault(row["target"], []).append(row["status"])
+        verdicts.setdefault(row["target"], []).append(row)
     out += ["", "**Targets**", "", "| target | verdict |", "|---|---|"]
-    for label, statuses in verdicts.items():
-        met = statuses.count("met")
-        if met == len(statuses):
-            verdict = f"met ({met}/{len(statuses)})"
+    for label, rows in verdicts.items():
+        measured = [row for row in rows if row["status"] != "not measured"]
+        met = sum(1 for row in measured if row["status"] == "met")
+        if not measured:
+            verdict = "not measured"
+        elif met == len(measured):
+            verdict = f"met ({met}/{len(measured)})"
         else:
-            missed = [
-                row["scenario"] for row in report["comparisons"] if row["target"] == label and row["status"] != "met"
-            ]
-            verdict = f"**missed** in {len(missed)}/{len(statuses)}: " + ", ".join(missed)
+            missed = [_missed(row) for row in measured if row["status"] != "met"]
+            verdict = f"**missed** in {len(missed)}/{len(measured)}: " + ", ".join(missed)
+        if measured and len(measured) < len(rows):
+            verdict += f" (not measured: {', '.join(row['scenario'] for row in rows if row not in measured)})"
         out.append(f"| {label} | {verdict} |")
     return "\n".join(out)
+
+
+def _missed(row: dict[str, Any]) -> str:
+    """A scenario where a target was missed, with the figure it was judged on."""
+    if "ratio" in row:
+        return f"{row['scenario']} ({row['ratio']:.2f}×)"
+    if "value" in row:
+        return f"{row['scenario']} ({row['value']:,.2f})"
+    return f"{row['scenario']} ({row['status']})"
 
 
 def _has_broadcast() -> bool:

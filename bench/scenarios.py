@@ -1,4 +1,4 @@
-"""The scenarios and the load that drives them: closed-loop echo, broadcast, idle connections.
+"""The scenarios and the load that drives them: closed-loop echo, broadcast, idle connections, connects.
 
 Every run has the same shape: connect and handshake (not timed), build
 every request and frame the run will write and every answer it expects, let
@@ -12,21 +12,30 @@ timeout) fails the run with :class:`BenchFailure`, however fast it was.
 Messages carry their connection number and sequence number modulo
 :data:`POOL`, so a reply that belongs to another connection or another
 moment does not compare equal.
+
+Two scenarios have a shape of their own: ``idle-cpu`` (connections that
+only answer heartbeats, the server's CPU read over a window of several
+heartbeat intervals; every connection must answer at least 2 in it and
+echo at the end) and ``connect`` (connections opened as fast as the client
+can, the kernel's listen-queue counters read around it; every connection
+must complete its handshake).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from bench.contestants import Contestant, PollAdapter, PollSession, WSAdapter, message_text
-from bench.procstat import cpu_seconds, rss_bytes
-from bench.wire import HTTPClient, WebSocketClient, WireError, open_http, open_websocket
+from bench.procstat import cpu_seconds, rss_bytes, tcp_counters
+from bench.wire import HTTPClient, WebSocketClient, WireError, http_request, open_http, open_websocket
 
-__all__ = ["POOL", "SCENARIOS", "BenchFailure", "Scenario", "Timing", "run_scenario"]
+__all__ = ["POOL", "SCENARIOS", "BenchFailure", "Scenario", "Timing", "enters", "run_scenario"]
 
 #: Distinct pre-encoded messages per connection; message n is the (n mod POOL)th.
 POOL = 256
@@ -36,30 +45,80 @@ class BenchFailure(Exception):
     """A run whose messages do not all add up, or that could not run at all."""
 
 
+#: tornad_io's default ``socket_io_heartbeat_interval`` (socket.io 0.6.18's ``heartbeatInterval`` too), seconds.
+DEFAULT_HEARTBEAT_INTERVAL = 10.0
+#: idle-c10000-cpu: the server CPU window and the settle before it, in heartbeat intervals.
+HEARTBEAT_WINDOW = 2.7
+HEARTBEAT_SETTLE = 0.3
+#: idle-c10000-cpu in the smoke mode: the heartbeat interval the server is given instead of its default.
+SMOKE_HEARTBEAT_INTERVAL = 0.4
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    kind: str  # "echo", "broadcast" or "idle"
+    kind: str  # "echo", "broadcast", "idle", "idle-cpu" or "connect"
     connections: int
     #: The size used by the smoke mode.
     smoke_connections: int
     charset: str = "ascii"
     transports: tuple[str, ...] = ("ws", "poll")
+    #: Only these contestants enter (``None``: every one of the transports).
+    contestants: tuple[str, ...] | None = None
+    #: Broadcast: messages the sender may have in flight (``None``: ``Timing.window``).
+    window: int | None = None
+    #: Connections being opened at once (broadcast receivers, idle-cpu, connect), full run and smoke mode.
+    concurrency: int = 100
+    smoke_concurrency: int = 10
+    #: What the scenario asks of the server's command line (``bench/servers/_common.py``).
+    server_args: tuple[str, ...] = ()
 
     @property
     def metric(self) -> str:
-        return {"echo": "msg/s", "broadcast": "deliveries/s", "idle": "bytes RSS/connection"}[self.kind]
+        return {
+            "echo": "msg/s",
+            "broadcast": "deliveries/s",
+            "idle": "bytes RSS/connection",
+            "idle-cpu": "% of a core",
+            "connect": "SYN drops",
+        }[self.kind]
 
     def size(self, smoke: bool) -> int:
         return self.smoke_connections if smoke else self.connections
+
+    def opening(self, smoke: bool) -> int:
+        return self.smoke_concurrency if smoke else self.concurrency
+
+    def heartbeat_interval(self, smoke: bool) -> float:
+        """idle-cpu: the interval the server sends heartbeats at (its default in a full run)."""
+        return SMOKE_HEARTBEAT_INTERVAL if smoke else DEFAULT_HEARTBEAT_INTERVAL
+
+    def arguments(self, smoke: bool) -> tuple[str, ...]:
+        """The server's extra command-line options for this scenario."""
+        if self.kind == "idle-cpu":
+            return ("--heartbeat-interval", f"{SMOKE_HEARTBEAT_INTERVAL:g}" if smoke else "default")
+        return self.server_args
 
     def describe(self) -> str:
         if self.kind == "echo":
             text = "32-byte ASCII" if self.charset == "ascii" else "CJK + emoji"
             return f"echo, {self.connections} connection{'s' if self.connections > 1 else ''}, {text}"
         if self.kind == "broadcast":
-            return f"broadcast, 1 sender to {self.connections} receivers"
-        return f"{self.connections} idle websocket connections"
+            return f"broadcast, 1 sender to {self.connections:,} receivers"
+        if self.kind == "idle-cpu":
+            return f"{self.connections:,} idle websockets answering default heartbeats"
+        if self.kind == "connect":
+            return f"{self.connections:,} websockets connecting, {self.concurrency:,} at a time"
+        return f"{self.connections:,} idle websocket connections"
+
+
+def enters(contestant: Contestant, scenario: Scenario) -> bool:
+    """Whether ``contestant`` runs in ``scenario``."""
+    return (
+        contestant.transport in scenario.transports
+        and (scenario.contestants is None or contestant.name in scenario.contestants)
+        and (contestant.kinds is None or scenario.kind in contestant.kinds)
+    )
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -72,7 +131,27 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("echo-c10-cjk", "echo", 10, 2, "cjk"),
         Scenario("echo-c100-cjk", "echo", 100, 3, "cjk"),
         Scenario("broadcast-r100", "broadcast", 100, 3, transports=("ws",)),
+        Scenario("broadcast-r5000", "broadcast", 5000, 20, transports=("ws",), window=4, concurrency=200),
         Scenario("idle-c1000", "idle", 1000, 20, transports=("ws",)),
+        Scenario(
+            "idle-c10000-cpu",
+            "idle-cpu",
+            10000,
+            30,
+            transports=("ws",),
+            contestants=("tornad_io-ws", "node06-ws"),
+            concurrency=200,
+        ),
+        Scenario(
+            "connect-c10000",
+            "connect",
+            10000,
+            30,
+            transports=("ws",),
+            contestants=("tornad_io-ws", "tornado-ws"),
+            concurrency=1000,
+            server_args=("--listen", "default"),
+        ),
     )
 }
 
@@ -112,6 +191,8 @@ class Meter:
         self.count = 0
         self.stopping = False
         self.crashed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        #: The measurement window's edges, ``perf_counter`` readings (set by :meth:`measure`).
+        self.window = (0.0, 0.0)
 
     def fail(self, reason: str) -> None:
         if not self.crashed.done():
@@ -135,6 +216,7 @@ class Meter:
         if not everything.done():
             everything.cancel()
             raise BenchFailure(f"timed out after {timeout:g} s waiting for {what}")
+        everything.result()  # raises what any of them raised
 
     async def measure(self, timing: Timing) -> dict[str, float]:
         """Warm up, measure one window, then ask every connection to stop after its message in flight."""
@@ -142,6 +224,7 @@ class Meter:
         start = self.snapshot()
         await self.pause(timing.duration)
         end = self.snapshot()
+        self.window = (start.wall, end.wall)
         self.stopping = True
         elapsed = end.wall - start.wall
         completed = end.count - start.count
@@ -299,9 +382,12 @@ class Broadcast:
         expected: list[bytes],
         window: int,
         minimum: int,
+        concatenated: bool = False,
     ) -> None:
         self.meter = meter
         self.sender = sender
+        #: Whether one websocket message may carry several messages, one after the other (Socket.IO 0.6).
+        self.concatenated = concatenated
         self.frames = frames
         self.expected = expected
         self.window = window
@@ -328,23 +414,38 @@ class Broadcast:
         def on_message(payload: bytes) -> None:
             number = self.received[index]
             expected = self.expected[number % POOL]
-            if payload != expected or number >= self.sent:
+            if payload == expected and number < self.sent:
+                self._arrived(index, number)
+                return
+            # Socket.IO 0.6 may put several frames in one websocket message: each must be the next expected.
+            position, size = 0, len(payload)
+            while self.concatenated and position < size and number < self.sent:
+                expected = self.expected[number % POOL]
+                if not payload.startswith(expected, position):
+                    break
+                position += len(expected)
+                self._arrived(index, number)
+                number += 1
+            if position != size or not position:
                 self.meter.fail(
-                    f"broadcast: receiver {index}, message {number}: expected {_show(expected)}, got {_show(payload)}"
+                    f"broadcast: receiver {index}, message {number}: expected {_show(self.expected[number % POOL])}, "
+                    f"got {_show(payload[position:])}"
                 )
-                return
-            self.received[index] = number + 1
-            self.meter.count += 1
-            slot = number % self.window
-            arrivals = self.arrivals[slot] + 1
-            if arrivals < self.receivers:
-                self.arrivals[slot] = arrivals
-                return
-            self.arrivals[slot] = 0
-            self.completed += 1
-            self.pump()
 
         return on_message
+
+    def _arrived(self, index: int, number: int) -> None:
+        """Receiver ``index`` has message ``number``, the next it expected."""
+        self.received[index] = number + 1
+        self.meter.count += 1
+        slot = number % self.window
+        arrivals = self.arrivals[slot] + 1
+        if arrivals < self.receivers:
+            self.arrivals[slot] = arrivals
+            return
+        self.arrivals[slot] = 0
+        self.completed += 1
+        self.pump()
 
     def pump(self) -> None:
         """Send while the window allows; finish once stopping and everything sent has arrived."""
@@ -442,15 +543,45 @@ async def _echo(
     return {**result, "connections": count, "messages_checked": answered}
 
 
+async def _open_many(
+    adapter: WSAdapter, port: int, channel: str, count: int, at_once: int, timeout: float, opened: list[Any]
+) -> list[WebSocketClient]:
+    """``count`` websockets through their handshake, ``at_once`` being opened at a time."""
+    gate = asyncio.Semaphore(at_once)
+
+    async def connect() -> WebSocketClient:
+        async with gate:
+            return await _open_ws(adapter, port, channel, opened)
+
+    return await _gather((connect() for _ in range(count)), timeout, f"opening {count:,} websockets")
+
+
+async def _server_stats(port: int, since: float, until: float, timeout: float) -> dict[str, Any]:
+    """``GET /bench-stats``: the server's fan-out calls that started between ``since`` and ``until``.
+
+    Both are this process's ``perf_counter`` readings (``CLOCK_MONOTONIC``,
+    the server's clock too); read once the load has stopped.
+    """
+    http = await open_http(port)
+    try:
+        request = http_request("GET", f"/bench-stats?since={since!r}&until={until!r}", port)
+        status, body = await asyncio.wait_for(http.fetch(request), timeout)
+    except (TimeoutError, WireError, OSError) as exc:
+        raise BenchFailure(f"GET /bench-stats: {exc or 'no answer'}") from exc
+    finally:
+        http.close()
+    if status != 200:
+        raise BenchFailure(f"GET /bench-stats answered {status} {_show(body)}")
+    return dict(json.loads(body))
+
+
 async def _broadcast(
     contestant: Contestant, scenario: Scenario, port: int, pid: int, timing: Timing, smoke: bool, opened: list[Any]
 ) -> dict[str, Any]:
     count = scenario.size(smoke)
     meter = Meter(pid)
     adapter = contestant.ws
-    receivers = await _gather(
-        (_open_ws(adapter, port, "fanout", opened) for _ in range(count)), timing.timeout, f"opening {count} receivers"
-    )
+    receivers = await _open_many(adapter, port, "fanout", count, scenario.opening(smoke), timing.timeout, opened)
     sender = await _gather([_open_ws(adapter, port, "fanout", opened)], timing.timeout, "opening the sender")
     texts = [message_text("ascii", 0, s) for s in range(POOL)]
     fanout = Broadcast(
@@ -459,8 +590,9 @@ async def _broadcast(
         receivers,
         [sender[0].frame(adapter.outgoing(text, "fanout")) for text in texts],
         [adapter.incoming(text, "fanout") for text in texts],
-        timing.window,
+        scenario.window or timing.window,
         timing.min_messages,
+        adapter.concatenates,
     )
     fanout.pump()
     result = await meter.measure(timing)
@@ -470,7 +602,19 @@ async def _broadcast(
     if any(got != fanout.sent for got in fanout.received) or delivered != meter.count:
         short = sum(1 for got in fanout.received if got != fanout.sent)
         raise BenchFailure(f"count check: {fanout.sent} sent, {short} receivers missing some")
-    return {**result, "connections": count, "messages_sent": fanout.sent, "messages_checked": delivered}
+    record = {**result, "connections": count, "messages_sent": fanout.sent, "messages_checked": delivered}
+    if contestant.stats:  # the fan-out calls the server made in the window, timed by the server
+        stats = await _server_stats(port, *meter.window, timing.timeout)
+        calls, longest_ms = stats["broadcast_calls"], stats["broadcast_max_s"] * 1e3
+        if not calls:
+            raise BenchFailure("the server timed no fan-out call inside the window (GET /bench-stats)")
+        record.update(
+            broadcast_calls=calls,
+            broadcast_max_ms=longest_ms,
+            broadcast_max_ms_per_1000=longest_ms * 1000 / count,
+            broadcast_mean_ms=stats["broadcast_total_s"] * 1e3 / calls,
+        )
+    return record
 
 
 async def _echo_once(adapter: WSAdapter, ws: WebSocketClient, number: int) -> None:
@@ -481,12 +625,8 @@ async def _echo_once(adapter: WSAdapter, ws: WebSocketClient, number: int) -> No
         raise WireError(f"connection {number}: expected {_show(adapter.incoming(text, 'echo'))}, got {_show(reply)}")
 
 
-async def _idle(
-    contestant: Contestant, scenario: Scenario, port: int, pid: int, timing: Timing, smoke: bool, opened: list[Any]
-) -> dict[str, Any]:
-    count = scenario.size(smoke)
-    adapter = contestant.ws
-    # Warm up: the first connections load code and fill caches that are no one connection's cost.
+async def _warm_up(adapter: WSAdapter, port: int, timing: Timing) -> None:
+    """10 connections opened, echoed on and closed: code paths loaded and caches filled before a reading."""
     warm: list[Any] = []
     warm_sockets = await _gather(
         (_open_ws(adapter, port, "echo", warm) for _ in range(10)), timing.timeout, "opening the warm-up connections"
@@ -494,6 +634,15 @@ async def _idle(
     await _gather((_echo_once(adapter, ws, n) for n, ws in enumerate(warm_sockets)), timing.timeout, "warm-up echo")
     for ws in warm:
         ws.close()
+
+
+async def _idle(
+    contestant: Contestant, scenario: Scenario, port: int, pid: int, timing: Timing, smoke: bool, opened: list[Any]
+) -> dict[str, Any]:
+    count = scenario.size(smoke)
+    adapter = contestant.ws
+    # Warm up: the first connections load code and fill caches that are no one connection's cost.
+    await _warm_up(adapter, port, timing)
     await asyncio.sleep(timing.settle)
     rss_before = rss_bytes(pid)
     cpu_before = cpu_seconds(pid)
@@ -526,7 +675,223 @@ async def _idle(
     }
 
 
-DRIVERS = {"echo": _echo, "broadcast": _broadcast, "idle": _idle}
+# -- idle websockets answering heartbeats ---------------------------------------------------
+
+#: A 0.6 heartbeat frame: ``~m~<length>~m~~h~<token>``.
+HEARTBEAT = re.compile(rb"~m~[0-9]+~m~~h~.*", re.DOTALL)
+
+
+def split06(payload: bytes) -> list[bytes] | None:
+    """The Socket.IO 0.6 frames ``~m~<length>~m~<data>`` one websocket message carries (``None``: malformed).
+
+    The length counts UTF-16 code units, as the 0.6 client counts them.
+    """
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    frames = []
+    position = 0
+    while position < len(text):
+        if not text.startswith("~m~", position):
+            return None
+        marker = text.find("~m~", position + 3)
+        if marker < 0 or not text[position + 3 : marker].isdigit():
+            return None
+        units = int(text[position + 3 : marker])
+        end = marker + 3
+        while units > 0 and end < len(text):
+            units -= 2 if ord(text[end]) > 0xFFFF else 1
+            end += 1
+        if units != 0:
+            return None
+        frames.append(text[position:end].encode("utf-8"))
+        position = end
+    return frames
+
+
+class HeartbeatAnswerer:
+    """One idle connection that answers every heartbeat as the 0.6 client does, and can be asked for one echo.
+
+    On ``~m~N~m~~h~TOKEN`` it sends back the frame ``~m~N~m~~h~TOKEN`` at
+    once.  Anything else fails the run, except the one echo it waits for.
+    A websocket message may carry several 0.6 frames; each is taken in turn.
+    """
+
+    def __init__(self, meter: Meter, ws: WebSocketClient, label: str) -> None:
+        self.meter = meter
+        self.ws = ws
+        self.label = label
+        self.beats = 0
+        self.last_beat = 0.0
+        #: Sum and count of the gaps between two heartbeats (the interval the server keeps, as seen here).
+        self.gaps = 0.0
+        self.gap_count = 0
+        self._echo: tuple[bytes, asyncio.Future[None]] | None = None
+        ws.on_failure = self.on_failure
+        ws.listen(self.on_message)
+
+    def on_failure(self, error: WireError) -> None:
+        self.meter.fail(f"{self.label}: {error} after {self.beats} heartbeats")
+
+    def on_message(self, payload: bytes) -> None:
+        frames = split06(payload)
+        if frames is None:
+            self.meter.fail(f"{self.label}: not Socket.IO 0.6 frames: {_show(payload)}")
+            return
+        for frame in frames:
+            if HEARTBEAT.fullmatch(frame) is not None:
+                self.ws.write(self.ws.frame(frame))  # the 0.6 client sends the very frame back
+                now = time.perf_counter()
+                if self.beats:
+                    self.gaps += now - self.last_beat
+                    self.gap_count += 1
+                self.beats += 1
+                self.last_beat = now
+            elif self._echo is not None and frame == self._echo[0] and not self._echo[1].done():
+                self._echo[1].set_result(None)
+            else:
+                self.meter.fail(f"{self.label}: expected only heartbeats, got {_show(frame)}")
+                return
+
+    def echo(self, frame: bytes, expected: bytes) -> asyncio.Future[None]:
+        """Send one message; the future is done when its echo comes back."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._echo = (expected, done)
+        self.ws.write(frame)
+        return done
+
+
+async def _idle_cpu(
+    contestant: Contestant, scenario: Scenario, port: int, pid: int, timing: Timing, smoke: bool, opened: list[Any]
+) -> dict[str, Any]:
+    """Open ``count`` websockets (in batches), answer every heartbeat, read the server's CPU over a window.
+
+    The window lasts HEARTBEAT_WINDOW heartbeat intervals after a settle of
+    HEARTBEAT_SETTLE intervals; every connection must answer at least 2
+    heartbeats inside it and echo a message at the end.
+    """
+    count = scenario.size(smoke)
+    adapter = contestant.ws
+    interval = scenario.heartbeat_interval(smoke)
+    meter = Meter(pid)
+    await _warm_up(adapter, port, timing)
+    await asyncio.sleep(timing.settle)
+    rss_before = rss_bytes(pid)
+    gate = asyncio.Semaphore(scenario.opening(smoke))
+    answerers: list[HeartbeatAnswerer] = []
+
+    async def connect(number: int) -> None:
+        async with gate:
+            ws = await _open_ws(adapter, port, "echo", opened)
+        answerers.append(HeartbeatAnswerer(meter, ws, f"{contestant.name} connection {number}"))
+
+    started = time.perf_counter()
+    # Through the meter: a connection already answering heartbeats may fail while the others open.
+    what = f"opening {count:,} websockets"
+    await meter.wait_all([_gather((connect(n) for n in range(count)), timing.timeout * 4, what)], 1e9, what)
+    connect_s = time.perf_counter() - started
+    await meter.pause(HEARTBEAT_SETTLE * interval)
+    rss_after = rss_bytes(pid)
+    beats_before = [answerer.beats for answerer in answerers]
+    start = meter.snapshot()
+    await meter.pause(HEARTBEAT_WINDOW * interval)
+    end = meter.snapshot()
+    in_window = [answerer.beats - before for answerer, before in zip(answerers, beats_before, strict=True)]
+    # The count check: every connection answered at least 2 heartbeats in the window, and still echoes.
+    fewest = min(in_window)
+    if fewest < 2:
+        short = sum(1 for beats in in_window if beats < 2)
+        raise BenchFailure(
+            f"count check: {short:,} of {count:,} connections answered fewer than 2 heartbeats in the "
+            f"{end.wall - start.wall:.1f} s window (fewest: {fewest})"
+        )
+    echoes = []
+    for number, answerer in enumerate(answerers):
+        text = message_text("ascii", number, 0)
+        echoes.append(answerer.echo(answerer.ws.frame(adapter.outgoing(text, "echo")), adapter.incoming(text, "echo")))
+    await meter.wait_all(echoes, timing.timeout, f"one echo on each of {count:,} idle connections")
+    elapsed = end.wall - start.wall
+    server_cpu = end.server_cpu - start.server_cpu
+    beats = sum(in_window)
+    gaps = sum(answerer.gap_count for answerer in answerers)
+    return {
+        "connections": count,
+        "heartbeat_interval_s": interval,
+        "window_s": elapsed,
+        "cpu_percent": server_cpu / elapsed * 100,
+        "server_cpu_s": server_cpu,
+        "heartbeats_in_window": beats,
+        "heartbeats_min_per_connection": fewest,
+        "heartbeat_gap_s": sum(answerer.gaps for answerer in answerers) / gaps if gaps else float("nan"),
+        "server_cpu_us_per_heartbeat": server_cpu / beats * 1e6 if beats else float("nan"),
+        "client_cpu_util": (end.client_cpu - start.client_cpu) / elapsed,
+        "rss_before": rss_before,
+        "rss_after": rss_after,
+        "rss_per_connection": (rss_after - rss_before) / count,
+        "connect_rate": count / connect_s,
+        "messages_checked": count,
+    }
+
+
+# -- connecting as fast as the client can ---------------------------------------------------
+
+#: The kernel counters the connect scenario reports the change of (``bench.procstat.tcp_counters``).
+TCP_COUNTERS = {
+    "listen_overflows": "TcpExt.ListenOverflows",
+    "listen_drops": "TcpExt.ListenDrops",
+    "syncookies_sent": "TcpExt.SyncookiesSent",
+    "req_queue_full_drops": "TcpExt.TCPReqQFullDrop",
+    "retransmitted_segments": "Tcp.RetransSegs",
+}
+
+
+async def _connect(
+    contestant: Contestant, scenario: Scenario, port: int, pid: int, timing: Timing, smoke: bool, opened: list[Any]
+) -> dict[str, Any]:
+    """``count`` websockets connecting, ``concurrency`` handshakes in flight; the kernel's listen drops around it.
+
+    The count check: every connection completed its handshake (for
+    tornad_io, received its session id frame); all stay open until the end.
+    """
+    count = scenario.size(smoke)
+    adapter = contestant.ws
+    await _warm_up(adapter, port, timing)
+    await asyncio.sleep(timing.settle)
+    gate = asyncio.Semaphore(scenario.opening(smoke))
+    durations: list[float] = []
+
+    async def connect() -> WebSocketClient:
+        async with gate:
+            began = time.perf_counter()
+            ws = await _open_ws(adapter, port, "echo", opened)
+            durations.append(time.perf_counter() - began)
+            return ws
+
+    before = tcp_counters()
+    cpu_before = cpu_seconds(pid)
+    started = time.perf_counter()
+    sockets = await _gather((connect() for _ in range(count)), timing.timeout * 4, f"opening {count:,} websockets")
+    connect_s = time.perf_counter() - started
+    connect_cpu = cpu_seconds(pid) - cpu_before
+    after = tcp_counters()
+    if len(sockets) != count or any(ws.failure is not None for ws in sockets):
+        raise BenchFailure(f"count check: {len(sockets):,} of {count:,} connections completed the handshake")
+    durations.sort()
+    return {
+        "connections": count,
+        "concurrency": scenario.opening(smoke),
+        "connect_s": connect_s,
+        "connect_rate": count / connect_s,
+        "server_cpu_us_per_connect": connect_cpu / count * 1e6,
+        "slowest_connect_ms": durations[-1] * 1e3,
+        "p99_connect_ms": durations[int(0.99 * (len(durations) - 1))] * 1e3,
+        **{figure: after.get(name, 0) - before.get(name, 0) for figure, name in TCP_COUNTERS.items()},
+        "messages_checked": count,
+    }
+
+
+DRIVERS = {"echo": _echo, "broadcast": _broadcast, "idle": _idle, "idle-cpu": _idle_cpu, "connect": _connect}
 
 
 async def run_scenario(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.contestants import Contestant
 
-__all__ = ["REPO", "ServerProcess", "ServerError"]
+__all__ = ["REPO", "ServerProcess", "ServerError", "raise_fd_limit"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -23,8 +23,11 @@ class ServerError(Exception):
     """The server did not start, or died."""
 
 
-def _raise_fd_limit() -> None:
-    """Let the server open as many sockets as the hard limit allows (the idle scenario holds 1,000+)."""
+def raise_fd_limit() -> None:
+    """Let this process open as many sockets as the hard limit allows (the idle scenarios hold up to 10,000+).
+
+    The runner calls it for itself (the load client); the server processes get it before they exec.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
@@ -32,6 +35,10 @@ def _raise_fd_limit() -> None:
 
 class ServerProcess:
     """``python -m <contestant.module>`` on a free port; ``port`` and ``pid`` once started.
+
+    Its command line ends with the contestant's ``args`` (``--uvloop``), then
+    ``args`` (what a scenario asks of the server: ``--listen default``,
+    ``--heartbeat-interval default``).
 
     A contestant with a ``command`` (node's socket.io 0.6) runs that instead,
     exec'd directly, so that ``pid`` is the server's own process (no shell or
@@ -47,8 +54,10 @@ class ServerProcess:
         cpu: int | None = None,
         startup_timeout: float = 30.0,
         launcher: list[str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.contestant = contestant
+        self.args = args
         #: Interpreter arguments before ``-m <module>`` (e.g. ``["-m", "cProfile", "-o", path]``).
         self.launcher = launcher or []
         self.cpu = cpu
@@ -72,7 +81,7 @@ class ServerProcess:
         def pin() -> None:
             if cpu is not None:
                 os.sched_setaffinity(0, {cpu})
-            _raise_fd_limit()
+            raise_fd_limit()
 
         self._proc = subprocess.Popen(
             self.argv(),
@@ -107,14 +116,15 @@ class ServerProcess:
     def argv(self) -> list[str]:
         """The server's command line."""
         command = self.contestant.command
+        extra = [*self.contestant.args, *self.args]
         if not command:
-            return [sys.executable, *self.launcher, "-m", self.contestant.module]
+            return [sys.executable, *self.launcher, "-m", self.contestant.module, *extra]
         if self.launcher:
             raise ServerError(f"{self.contestant.name}: a launcher wraps only Python servers")
         program = shutil.which(command[0])
         if program is None:
             raise ServerError(f"{self.contestant.name}: {command[0]} is not on PATH")
-        return [program, *command[1:]]
+        return [program, *command[1:], *extra]
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None

@@ -159,6 +159,12 @@ class WebSocketClient(_Base):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def listen(self, on_message: Callable[[bytes], None]) -> None:
+        """Send every message to ``on_message`` from now on, starting with those queued for :meth:`recv`."""
+        self.on_message = on_message
+        while self._inbox:
+            on_message(self._inbox.popleft())
+
     async def recv(self) -> bytes:
         """The next message (only while ``on_message`` is left at its default)."""
         while not self._inbox:
@@ -199,7 +205,8 @@ class WebSocketClient(_Base):
             if upgraded is None:
                 return
             self._open = True
-            self.opened.set_result(None)
+            if not self.opened.done():  # cancelled when the opening was given up
+                self.opened.set_result(None)
             data = upgraded[1]
             if not data:
                 return
@@ -324,7 +331,8 @@ class Hixie76Client(WebSocketClient):
                 self.fail(WireError(f"wrong draft-76 handshake answer {answer!r}, expected {self._answer!r}"))
                 return
             self._open = True
-            self.opened.set_result(None)
+            if not self.opened.done():  # cancelled when the opening was given up
+                self.opened.set_result(None)
             if not data:
                 return
         buf = self._buf + data if self._buf else data

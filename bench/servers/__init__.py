@@ -1,8 +1,11 @@
 """One small server script per contestant; each serves an echo and a fan-out endpoint.
 
-Every script is run as ``python -m bench.servers.<name> [--port N]``, binds
-127.0.0.1, prints ``LISTENING <port>`` on stdout once it accepts connections,
-and runs until SIGTERM or SIGINT.  The endpoints:
+Every script is run as ``python -m bench.servers.<name> [--port N]`` (the
+other options, ``--listen``, ``--uvloop`` and the script's own, are in
+``_common.py``), binds 127.0.0.1, prints ``LISTENING <port>`` on stdout once
+it accepts connections, and runs until SIGTERM or SIGINT.  ``tornadio`` and
+``tornado_ws`` also answer ``GET /bench-stats`` (the fan-out call times).
+The endpoints:
 
 =====================  ============================  ===============================
 script                 echo                          fan-out (broadcast scenario)

@@ -7,6 +7,7 @@ kept except the ping interval, raised so that no ping lands in a measurement.
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 import socketio  # type: ignore[import-untyped]
@@ -15,7 +16,7 @@ import tornado.web
 from bench.servers._common import serve
 
 
-def make_application() -> tornado.web.Application:
+def make_application(options: argparse.Namespace) -> tornado.web.Application:
     sio = socketio.AsyncServer(async_mode="tornado", ping_interval=3600, ping_timeout=600, cors_allowed_origins="*")
 
     @sio.on("message")  # type: ignore[untyped-decorator]

@@ -2,17 +2,25 @@
 
 The fan-out handler uses ``Handler.broadcast(message, exclude=self)`` when
 the library has it, and otherwise the loop an application had to write
-before: ``send`` to every other open handler.
+before: ``send`` to every other open handler.  Each fan-out call is timed
+(``GET /bench-stats``, see ``_common.BroadcastTimes``).
+
+Heartbeats are pushed out of the way (3,600 s) unless
+``--heartbeat-interval default`` (tornad_io's own default) or a number of
+seconds is given; ``--listen default`` serves through
+``tornad_io.SocketIOServer`` with its defaults (its listen backlog included).
 """
 
 from __future__ import annotations
 
+import argparse
+from time import perf_counter
 from typing import Any, ClassVar
 
 import tornado.web
 
-from bench.servers._common import serve
-from tornad_io import SocketIOHandler
+from bench.servers._common import BROADCAST_TIMES, STATS_ROUTE, serve
+from tornad_io import SocketIOHandler, SocketIOServer
 
 HAS_BROADCAST = hasattr(SocketIOHandler, "broadcast")
 
@@ -26,7 +34,9 @@ if HAS_BROADCAST:
 
     class Fanout(SocketIOHandler):
         def on_message(self, message: Any) -> None:
+            started = perf_counter()
             self.broadcast(message, exclude=self)
+            BROADCAST_TIMES.record(started, perf_counter() - started)
 
 else:
 
@@ -40,20 +50,39 @@ else:
             self.peers.discard(self)
 
         def on_message(self, message: Any) -> None:
+            started = perf_counter()
             for peer in list(self.peers):
                 if peer is not self:
                     peer.send(message)
+            BROADCAST_TIMES.record(started, perf_counter() - started)
 
 
-def make_application() -> tornado.web.Application:
-    return tornado.web.Application(
-        [Echo.routes("socket.io"), Fanout.routes("fanout")],
-        enabled_protocols=["websocket", "xhr-polling"],
-        # No heartbeat or empty poll answer may land inside a measurement.
-        socket_io_heartbeat_interval=3600.0,
-        socket_io_poll_timeout=600.0,
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--heartbeat-interval",
+        default="off",
+        help="off (3,600 s: none lands in a measurement; the default), default (tornad_io's), or seconds",
     )
 
 
+def make_application(options: argparse.Namespace) -> tornado.web.Application:
+    settings: dict[str, Any] = {
+        "enabled_protocols": ["websocket", "xhr-polling"],
+        # No empty poll answer may land inside a measurement.
+        "socket_io_poll_timeout": 600.0,
+    }
+    if options.heartbeat_interval == "off":
+        settings["socket_io_heartbeat_interval"] = 3600.0  # no heartbeat inside a measurement either
+    elif options.heartbeat_interval != "default":
+        settings["socket_io_heartbeat_interval"] = float(options.heartbeat_interval)
+    return tornado.web.Application([Echo.routes("socket.io"), Fanout.routes("fanout"), STATS_ROUTE], **settings)
+
+
+def listen_default(application: tornado.web.Application, port: int, server_options: dict[str, Any]) -> tuple[int, Any]:
+    """``SocketIOServer`` inside the running loop: it listens at once, with its own defaults."""
+    server = SocketIOServer(application, port=port, address="127.0.0.1", **server_options)
+    return server.port, server.stop
+
+
 if __name__ == "__main__":
-    serve(make_application, __doc__.splitlines()[0])
+    serve(make_application, __doc__.splitlines()[0], add_arguments=add_arguments, listen_default=listen_default)

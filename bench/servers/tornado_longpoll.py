@@ -7,6 +7,7 @@ queues that text.  A poll takes everything queued, in order.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 
@@ -69,7 +70,7 @@ class Send(tornado.web.RequestHandler):
         self.finish("ok")
 
 
-def make_application() -> tornado.web.Application:
+def make_application(options: argparse.Namespace) -> tornado.web.Application:
     return tornado.web.Application([(r"/hello", Hello), (r"/poll/(\w+)", Poll), (r"/send/(\w+)", Send)])
 
 

@@ -1,13 +1,20 @@
-"""Bare Tornado websocket, the ceiling: echo each message; fan out with a loop of write_message."""
+"""Bare Tornado websocket, the ceiling: echo each message; fan out with a loop of write_message.
+
+Each fan-out call (the whole loop) is timed (``GET /bench-stats``, see
+``_common.BroadcastTimes``).  ``--listen default`` listens as
+``Application.listen`` does, on Tornado's default backlog.
+"""
 
 from __future__ import annotations
 
+import argparse
+from time import perf_counter
 from typing import ClassVar
 
 import tornado.web
 import tornado.websocket
 
-from bench.servers._common import serve
+from bench.servers._common import BROADCAST_TIMES, STATS_ROUTE, serve
 
 
 class Echo(tornado.websocket.WebSocketHandler):
@@ -25,13 +32,15 @@ class Fanout(tornado.websocket.WebSocketHandler):
         Fanout.peers.discard(self)
 
     def on_message(self, message: str | bytes) -> None:
+        started = perf_counter()
         for peer in Fanout.peers:
             if peer is not self:
                 peer.write_message(message)
+        BROADCAST_TIMES.record(started, perf_counter() - started)
 
 
-def make_application() -> tornado.web.Application:
-    return tornado.web.Application([(r"/echo", Echo), (r"/fanout", Fanout)])
+def make_application(options: argparse.Namespace) -> tornado.web.Application:
+    return tornado.web.Application([(r"/echo", Echo), (r"/fanout", Fanout), STATS_ROUTE])
 
 
 if __name__ == "__main__":
