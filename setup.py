@@ -29,8 +29,9 @@ setup(
     extras_require={
         "redis": redis_requires,
         "test": test_requires,
-        # selenium drives WebKitGTK and websocket-client speaks WebDriver BiDi to Firefox (tests/engines.py)
-        "dev": [*test_requires, "selenium", "websocket-client", "docutils", "mypy", "ruff"],
+        # selenium drives WebKitGTK and websocket-client speaks WebDriver BiDi to Firefox (tests/engines.py);
+        # uvloop lets the bench smoke test run the websocket takeover on uvloop's transports too
+        "dev": [*test_requires, "selenium", "websocket-client", "docutils", "mypy", "ruff", "uvloop"],
     },
     classifiers=[
         "Development Status :: 4 - Beta",

@@ -31,7 +31,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 
 import tornado.iostream
 
@@ -163,8 +163,8 @@ class AdoptedWebSocket(asyncio.BufferedProtocol):
     # -- asyncio.BufferedProtocol -------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._wire = transport
+        # uvloop's transports have the asyncio.Transport methods without subclassing it.
+        self._wire = cast(asyncio.Transport, transport)
         kwargs, self._open_kwargs = self._open_kwargs or {}, None
         open_connection(self, kwargs)
         replay, self._replay = self._replay, b""
