@@ -34,8 +34,8 @@ class FifoTimer(Generic[T]):
 
     def __init__(self, delay: float, callback: Callable[[T], object]) -> None:
         self.delay = delay
-        #: Due times this close together fire in one loop callback.
-        self.slack = min(0.25, delay / 20)
+        #: Due times this close together fire in one loop callback (half a second of a 10 s heartbeat).
+        self.slack = min(1.0, delay / 20)
         self._callback = callback
         self._waits: deque[Wait] = deque()
         self._loop: tornado.ioloop.IOLoop | None = None
@@ -47,7 +47,9 @@ class FifoTimer(Generic[T]):
 
     def add(self, item: T) -> Wait:
         """Start a wait for ``item``; the result is what :meth:`cancel` takes."""
-        loop = self._loop = tornado.ioloop.IOLoop.current()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = tornado.ioloop.IOLoop.current()
         wait: Wait = [loop.time() + self.delay, item]
         self._waits.append(wait)
         if self._timeout is None:
