@@ -415,7 +415,7 @@ class Connection:
         if not self._outbox or self._transport is None or self._writing:
             return
         payload = "".join(self._outbox)
-        self._outbox = []
+        self._outbox.clear()  # no new list per write: a broadcast to thousands allocates nothing per receiver
         self._outbox_size = 0
         self._push(payload)
 
