@@ -112,7 +112,7 @@ distclean: clean
 
 # -- benchmark (bench/README.md) --------------------------------------------------------------------
 # `make bench` installs what the benchmark needs beyond the test setup (python-socketio, py-spy, and
-# the original node server, socket.io 0.6.18, into bench/node06/node_modules), then runs it (about 6
+# the original node server, socket.io 0.6.18, into bench/node06/node_modules), then runs it (about 20
 # minutes; results in bench/results/latest.json and the bench/README.md table).
 
 BENCH_STAMP  := $(VENV)/.bench-requirements-installed
