@@ -148,7 +148,8 @@ def _describe(record: dict[str, Any]) -> str:
             f"  server {record['server_cpu_us_per_connect']:6.0f} µs/connect"
         )
     longest = (
-        f"  longest call {record['broadcast_max_ms']:.1f} ms ({record['broadcast_max_ms_per_1000']:.2f}/1,000)"
+        f"  longest call {record['broadcast_max_ms']:.1f} ms, CPU {record['broadcast_max_cpu_ms']:.1f} ms"
+        f" ({record['broadcast_max_cpu_ms_per_1000']:.2f}/1,000)"
         if "broadcast_max_ms" in record
         else ""
     )
@@ -372,9 +373,9 @@ TARGETS = (
         "tornad_io-ws",
         None,
         ("broadcast-r5000",),
-        "broadcast_max_ms_per_1000",
+        "broadcast_max_cpu_ms_per_1000",
         5.0,
-        "longest broadcast call ≤ 5 ms per 1,000 receivers",
+        "longest broadcast call ≤ 5 ms of CPU per 1,000 receivers",
         higher_is_better=False,
     ),
     Target(
@@ -524,6 +525,12 @@ def _figure_cell(cell: dict[str, Any] | None, figure: str, digits: int = 1, scal
     return f"{mid} ({low}–{high}){' ' + unit if unit else ''}"
 
 
+def _wall_note(cell: dict[str, Any] | None) -> str:
+    """The median longest wall time per 1,000 receivers, in parentheses, when the cell has it."""
+    value = (cell or {}).get("broadcast_max_ms_per_1000")
+    return f" (wall {value['median']:,.2f})" if value and _failed(cell) is None else ""
+
+
 def _row(report: dict[str, Any], subject: str, reference: str | None, scenario: str, figure: str) -> dict[str, Any]:
     for row in report["comparisons"]:
         if (row["subject"], row["reference"], row["scenario"], row["figure"]) == (
@@ -551,7 +558,7 @@ def _ratio(report: dict[str, Any], subject: str, reference: str, scenario: str, 
         if not (a and b and a.get(figure) and b.get(figure)):
             return "–"
         row = {"ratio": a[figure]["median"] / b[figure]["median"]}
-        if figure == "rate":
+        if figure == "rate" and a["server_cpu_us_per_message"]["median"]:  # a smoke run can measure 0 ticks
             row["cpu_ratio"] = b["server_cpu_us_per_message"]["median"] / a["server_cpu_us_per_message"]["median"]
     cpu = f" (CPU {row['cpu_ratio']:.2f})" if figure == "rate" and "cpu_ratio" in row else ""
     return f"{row['ratio']:.2f}{cpu}{_mark(row)}"
@@ -566,7 +573,7 @@ def _broadcast_ratio(report: dict[str, Any], reference: str, scenario: str) -> s
         rows = [_row(report, subject, reference, scenario, f) for f in ("rate", "server_cpu_us_per_message")]
         return next((str(r["status"]) for r in rows if r), "–")
     rate = a["rate"]["median"] / b["rate"]["median"]
-    cpu = a["server_cpu_us_per_message"]["median"] / b["server_cpu_us_per_message"]["median"]
+    cpu = a["server_cpu_us_per_message"]["median"] / (b["server_cpu_us_per_message"]["median"] or float("nan"))
     rate_mark = _mark(_row(report, subject, reference, scenario, "rate"))
     cpu_mark = _mark(_row(report, subject, reference, scenario, "server_cpu_us_per_message"))
     return f"rate {rate:.2f}{rate_mark} · CPU {cpu:.2f}×{cpu_mark}"
@@ -673,23 +680,27 @@ def render(report: dict[str, Any]) -> str:
         )
     out += [
         "",
-        "**Longest single broadcast call**, ms per 1,000 receivers (each fan-out call timed by the server with "
-        "`time.perf_counter()`, the longest of the measurement window; – : the server does not report it)",
+        "**Longest single broadcast call**, ms per 1,000 receivers: the CPU time of the call that used the most "
+        "(`time.thread_time()`, what the call kept the IOLoop busy for, garbage collections included), and in "
+        "parentheses the longest wall time (`time.perf_counter()`, which also counts moments the OS gave the "
+        "core to another process); each fan-out call is timed by the server, the longest of the measurement "
+        "window; – : the server does not report it",
         "",
         "| scenario | tornad_io | bare Tornado | python-socketio | node 0.6.18 | tornad_io ÷ bare Tornado |",
         "|---|---|---|---|---|---|",
     ]
     for scenario in BROADCAST:
         cells = summary.get(scenario, {})
-        judged = _row(report, "tornad_io-ws", None, scenario, "broadcast_max_ms_per_1000")
+        judged = _row(report, "tornad_io-ws", None, scenario, "broadcast_max_cpu_ms_per_1000")
         out.append(
             f"| {SCENARIOS[scenario].describe()} | "
             + " | ".join(
-                _figure_cell(cells.get(name), "broadcast_max_ms_per_1000", 2, unit="ms")
+                _figure_cell(cells.get(name), "broadcast_max_cpu_ms_per_1000", 2, unit="ms")
+                + _wall_note(cells.get(name))
                 + (_mark(judged) if name == "tornad_io-ws" else "")
                 for name in WS_GROUP
             )
-            + f" | {_ratio(report, 'tornad_io-ws', 'tornado-ws', scenario, 'broadcast_max_ms_per_1000')} |"
+            + f" | {_ratio(report, 'tornad_io-ws', 'tornado-ws', scenario, 'broadcast_max_cpu_ms_per_1000')} |"
         )
     cells = summary.get("idle-c1000", {})
     out += [

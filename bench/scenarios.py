@@ -608,10 +608,13 @@ async def _broadcast(
         calls, longest_ms = stats["broadcast_calls"], stats["broadcast_max_s"] * 1e3
         if not calls:
             raise BenchFailure("the server timed no fan-out call inside the window (GET /bench-stats)")
+        longest_cpu_ms = stats.get("broadcast_max_cpu_s", stats["broadcast_max_s"]) * 1e3
         record.update(
             broadcast_calls=calls,
             broadcast_max_ms=longest_ms,
             broadcast_max_ms_per_1000=longest_ms * 1000 / count,
+            broadcast_max_cpu_ms=longest_cpu_ms,
+            broadcast_max_cpu_ms_per_1000=longest_cpu_ms * 1000 / count,
             broadcast_mean_ms=stats["broadcast_total_s"] * 1e3 / calls,
         )
     return record

@@ -14,7 +14,6 @@ seconds is given; ``--listen default`` serves through
 from __future__ import annotations
 
 import argparse
-from time import perf_counter
 from typing import Any, ClassVar
 
 import tornado.web
@@ -34,9 +33,9 @@ if HAS_BROADCAST:
 
     class Fanout(SocketIOHandler):
         def on_message(self, message: Any) -> None:
-            started = perf_counter()
+            started = BROADCAST_TIMES.start()
             self.broadcast(message, exclude=self)
-            BROADCAST_TIMES.record(started, perf_counter() - started)
+            BROADCAST_TIMES.stop(started)
 
 else:
 
@@ -50,11 +49,11 @@ else:
             self.peers.discard(self)
 
         def on_message(self, message: Any) -> None:
-            started = perf_counter()
+            started = BROADCAST_TIMES.start()
             for peer in list(self.peers):
                 if peer is not self:
                     peer.send(message)
-            BROADCAST_TIMES.record(started, perf_counter() - started)
+            BROADCAST_TIMES.stop(started)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

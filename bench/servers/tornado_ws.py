@@ -8,7 +8,6 @@ Each fan-out call (the whole loop) is timed (``GET /bench-stats``, see
 from __future__ import annotations
 
 import argparse
-from time import perf_counter
 from typing import ClassVar
 
 import tornado.web
@@ -32,11 +31,11 @@ class Fanout(tornado.websocket.WebSocketHandler):
         Fanout.peers.discard(self)
 
     def on_message(self, message: str | bytes) -> None:
-        started = perf_counter()
+        started = BROADCAST_TIMES.start()
         for peer in Fanout.peers:
             if peer is not self:
                 peer.write_message(message)
-        BROADCAST_TIMES.record(started, perf_counter() - started)
+        BROADCAST_TIMES.stop(started)
 
 
 def make_application(options: argparse.Namespace) -> tornado.web.Application:
