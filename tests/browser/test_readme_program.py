@@ -35,8 +35,17 @@ def test_the_first_example_serves_its_page_and_the_client_and_echoes(browser: An
         pytest.skip("the 0.6 client is installed by `make setup` (npm install socket.io@0.6.18)")
     program = tmp_path / "echo.py"
     program.write_text(first_example(), encoding="utf-8")
+    # Run as written, with one addition: SIGUSR1 dumps every thread's stack (see below).
+    launcher = (
+        "import faulthandler, runpy, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+        "runpy.run_path(sys.argv[1], run_name='__main__')"
+    )
     process = subprocess.Popen(
-        [sys.executable, str(program)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-c", launcher, str(program)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     lines: queue.Queue[str] = queue.Queue()
@@ -62,7 +71,14 @@ def test_the_first_example_serves_its_page_and_the_client_and_echoes(browser: An
         finally:
             page.close()
         process.send_signal(signal.SIGINT)
-        assert process.wait(20) == 0
+        try:
+            assert process.wait(20) == 0
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGUSR1)  # where it hangs, for the failure message
+            reader.join(5)
+            while not lines.empty():
+                output.append(lines.get())
+            raise AssertionError("the program did not end within 20 s of Ctrl-C:\n" + "".join(output)) from None
         reader.join(5)
         while not lines.empty():
             output.append(lines.get())
