@@ -55,9 +55,12 @@ class URLPattern(tornado.routing.Matcher):
             return None
         if not self.passes_groups:
             return {}
-        kwargs = {
-            name: None if value is None else _unquote(value) for name, value in found.groupdict().items()
-        }
+        kwargs: dict[str, bytes | None] = found.groupdict()  # type: ignore[assignment]  # made bytes below
+        for name, value in kwargs.items():
+            if value is not None:
+                # Tornado hands handlers percent-decoded bytes; most values have nothing to decode.
+                text: str = value  # type: ignore[assignment]
+                kwargs[name] = text.encode("latin-1") if "%" not in text else _unquote(text)
         return {"path_args": [], "path_kwargs": kwargs}
 
 

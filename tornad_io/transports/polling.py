@@ -71,6 +71,8 @@ log = logging.getLogger(__name__)
 
 PLAIN_TEXT = "text/plain; charset=UTF-8"
 
+NO_STORE_FIELDS: dict[str, str] = dict(NO_STORE)
+
 
 class PollRoute(ApplicationRoute):
     """The rule target of one polling transport: a :class:`PollingTransport` per request.
@@ -307,15 +309,12 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
         self._cancel_deadline()
         upload, self.upload = self.upload, None
         release_upload(upload, self)
-        headers = tornado.httputil.HTTPHeaders()
-        headers["Content-Type"] = content_type
-        headers["Content-Length"] = str(len(body))
-        for name, value in NO_STORE:
-            headers[name] = value
-        for name, value in self._cors:
-            headers[name] = value
-        for name, value in extra:
-            headers[name] = value
+        fields = {"Content-Type": content_type, "Content-Length": str(len(body)), **NO_STORE_FIELDS}
+        if self._cors:
+            fields.update(self._cors)
+        if extra:
+            fields.update(extra)
+        headers = tornado.httputil.HTTPHeaders(fields)  # (from a dict: the quickest way to fill one)
         wire = self.wire
         if reason is None:
             reason = "OK" if status == 200 else http.client.responses.get(status, "Unknown")
