@@ -33,8 +33,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BROADCAST_SLICE",
+    "ApplicationRoute",
     "Registry",
     "Stats",
+    "bind_routes",
     "class_key",
     "current_registry",
     "new_session_id",
@@ -118,6 +120,9 @@ class Registry:
         self.echo_deadlines: FifoTimer[Connection] = FifoTimer(
             settings.heartbeat_timeout, operator.methodcaller("echo_overdue")
         )
+        #: The 408 deadline of every HTTP transport request whose body is still arriving: its
+        #: ``body_timed_out()`` runs ``socket_io_body_timeout`` after its head unless cancelled first.
+        self.body_deadlines: FifoTimer[Any] = FifoTimer(settings.body_timeout, operator.methodcaller("body_timed_out"))
 
     @property
     def sweep_interval(self) -> float:
@@ -305,17 +310,49 @@ def _mounted_handler_classes(router: Any) -> Iterable[type]:
             yield from _mounted_handler_classes(rule.target)
 
 
+class ApplicationRoute(tornado.routing.Router):
+    """A rule target that can only serve once it knows its application (a Tornado router is not told).
+
+    :func:`bind_routes` replaces it, in each application's own ``Rule``
+    objects, with what :meth:`bound_to` returns for that application.
+    """
+
+    def bound_to(
+        self, application: tornado.web.Application, registry: Registry, target_kwargs: dict[str, Any] | None
+    ) -> tornado.routing.Router | None:
+        """This route bound to ``application``; ``None`` if it is bound already."""
+        raise NotImplementedError
+
+
+def bind_routes(application: tornado.web.Application, registry: Registry) -> None:
+    """Bind every :class:`ApplicationRoute` in ``application``'s rules (host rules included) to it."""
+
+    def walk(router: Any) -> None:
+        for rule in getattr(router, "rules", ()):
+            target = rule.target
+            if isinstance(target, ApplicationRoute):
+                bound = target.bound_to(application, registry, rule.target_kwargs)
+                if bound is not None:
+                    rule.target = bound
+            elif isinstance(target, tornado.routing.Router) and not isinstance(target, tornado.web.Application):
+                walk(target)
+
+    walk(application.default_router)
+
+
 def registry_for(application: tornado.web.Application) -> Registry:
     """The registry of ``application``, created on first use (its settings are checked then).
 
     Creating it also makes :class:`~tornad_io.unrouted.UnroutedHandler` the
-    application's ``default_handler_class`` if it has none.
+    application's ``default_handler_class`` if it has none, and binds the
+    application's polling routes to it (:func:`bind_routes`).
     """
     registry = _registries.get(application)
     if registry is None:
         mounted = list(_mounted_handler_classes(application.wildcard_router))
         registry = _registries[application] = Registry(Settings.from_application(application.settings), mounted)
         unrouted.install(application)  # a 404 that says so when a page's resource matches no mount
+        bind_routes(application, registry)
     return registry
 
 

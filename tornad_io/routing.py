@@ -1,7 +1,9 @@
 """The Tornado rule behind ``SocketIOHandler.routes``.
 
 One rule matches every Socket.IO URL under a resource; inside it, one nested
-rule per transport picks the Tornado handler that speaks that transport.
+rule per transport picks the Tornado handler that speaks that transport (for
+the polling transports, a router that answers each request with a light
+``HTTPMessageDelegate``; see :mod:`tornad_io.transports.polling`).
 The URL shapes are those the 0.6 client builds (protocol-0.6.md §3)::
 
     /<resource>[<extraSep><extra>]/websocket
@@ -24,6 +26,7 @@ from tornad_io.connection import HandlerFactory, TransportKind
 from tornad_io.pages import ClientScriptHandler, ResourceInfoHandler
 from tornad_io.settings import ALL_PROTOCOLS
 from tornad_io.transports import TRANSPORTS
+from tornad_io.transports.polling import PollBootstrap, PollingTransport, PollRoute
 
 __all__ = ["URLPattern", "build_rule"]
 
@@ -40,6 +43,8 @@ class URLPattern(tornado.routing.Matcher):
         self.regex = re.compile(pattern + "$")
         #: The ``resource`` a ``routes()`` rule mounts (on its outer matcher), for error messages.
         self.resource = resource
+        #: The outer matcher only selects the nested rules, which match again: its groups go nowhere.
+        self.passes_groups = resource is None
 
     def __repr__(self) -> str:
         return f"URLPattern({self.regex.pattern!r})"
@@ -48,9 +53,14 @@ class URLPattern(tornado.routing.Matcher):
         found = self.regex.match(request.path)
         if found is None:
             return None
-        kwargs = {
-            name: None if value is None else _unquote(value) for name, value in found.groupdict().items()
-        }
+        if not self.passes_groups:
+            return {}
+        kwargs: dict[str, bytes | None] = found.groupdict()  # type: ignore[assignment]  # made bytes below
+        for name, value in kwargs.items():
+            if value is not None:
+                # Tornado hands handlers percent-decoded bytes; most values have nothing to decode.
+                text: str = value  # type: ignore[assignment]
+                kwargs[name] = text.encode("latin-1") if "%" not in text else _unquote(text)
         return {"path_args": [], "path_kwargs": kwargs}
 
 
@@ -88,9 +98,19 @@ def build_rule(
     options = {"handler_class": handler_class, "extra_re": extra_re}
     # The busiest transports first: every poll and every send tries these patterns in order.
     busiest_first = sorted(TRANSPORTS.values(), key=lambda transport: transport.kind is not TransportKind.POLL)
-    transports: list[tuple[URLPattern, Any, dict[str, Any]]] = [
-        (URLPattern(prefix + _url_shape(transport)), transport, options) for transport in busiest_first
-    ]
+    polls: list[tuple[URLPattern, Any, dict[str, Any]]] = []
+    bootstraps: list[tuple[URLPattern, Any, dict[str, Any]]] = []
+    others: list[tuple[URLPattern, Any, dict[str, Any]]] = []
+    for transport in busiest_first:
+        pattern = URLPattern(prefix + _url_shape(transport))
+        if issubclass(transport, PollingTransport):
+            # A delegate per request once the application is bound; until then its route declines and
+            # the bootstrap handler, tried after the bound routes, binds the application.
+            polls.append((pattern, PollRoute(transport), options))
+            bootstraps.append((pattern, PollBootstrap, options))
+        else:
+            others.append((pattern, transport, options))
+    transports = polls + bootstraps + others
     transports.append((URLPattern(prefix + r"/socket\.io\.js"), ClientScriptHandler, options))
     transports.append((URLPattern(prefix + "/?"), ResourceInfoHandler, options))
     outer = prefix + rf"(?:/(?P<protocol>{protocols})(?:/.*)?|/socket\.io\.js|/?)"

@@ -48,7 +48,8 @@ class FifoTimer(Generic[T]):
     def add(self, item: T) -> Wait:
         """Start a wait for ``item``; the result is what :meth:`cancel` takes."""
         loop = self._loop
-        if loop is None:
+        if loop is None or self._timeout is None:
+            # (While a timeout is pending the timer is bound to its loop: no need to look it up.)
             loop = self._loop = tornado.ioloop.IOLoop.current()
         wait: Wait = [loop.time() + self.delay, item]
         self._waits.append(wait)

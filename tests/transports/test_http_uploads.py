@@ -32,6 +32,7 @@ from tornad_io import SocketIOServer
 from tornad_io.registry import registry_for
 from tornad_io.testing import AppServer, SocketIOClient
 from tornad_io.transports.http import HTTPTransport
+from tornad_io.transports.polling import PollingTransport
 
 T = TypeVar("T")
 
@@ -210,7 +211,7 @@ def alive(app: tornado.web.Application) -> tuple[int, int]:
     gc.collect()
     objects = gc.get_objects()
     try:
-        handlers = sum(1 for o in objects if isinstance(o, HTTPTransport) and o.application is app)
+        handlers = sum(1 for o in objects if isinstance(o, (HTTPTransport, PollingTransport)) and o.application is app)
         requests = sum(
             1 for o in objects if isinstance(o, tornado.httputil.HTTPServerRequest) and MARKER in o.headers
         )

@@ -1,9 +1,11 @@
 """What every transport shares: finding or opening a connection from a request.
 
-A transport is a Tornado request handler that moves payloads between the wire
-and a :class:`~tornad_io.connection.Connection`.  The route built by
+A transport is a Tornado request handler (or, for the polling transports, an
+``HTTPMessageDelegate``) that moves payloads between the wire and a
+:class:`~tornad_io.connection.Connection`.  The route built by
 ``SocketIOHandler.routes`` passes each transport the user's handler class and
-the ``extraRE`` it was built with, as ``initialize`` keyword arguments.
+the ``extraRE`` it was built with (``initialize`` keyword arguments, or the
+bound route's, for a delegate).
 """
 
 from __future__ import annotations

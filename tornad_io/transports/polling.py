@@ -1,0 +1,423 @@
+"""What the polling transports share: each request answered by a light ``HTTPMessageDelegate``.
+
+A poll (``GET``) or a send (``POST``) of xhr-polling or jsonp-polling is one
+short request, and an echo costs two of them per message, so their cost per
+request is most of a polling session's.  Tornado's ``RequestHandler`` does
+much this transport never needs (output transforms, cookies, ETags,
+``Date`` and ``Server`` headers, a coroutine per request); here Tornado
+still parses HTTP/1.1, keeps connections alive, applies ``xheaders``
+(``request.remote_ip``, ``request.protocol``) and TLS, and routes the request
+through the application's rules, but the request is answered by a
+:class:`PollingTransport`, which writes its one response straight to
+``request.connection`` (``write_headers`` with the body, then ``finish``).
+
+Every rule of the HTTP transports (enabled, origin policy, CORS,
+Content-Length, the upload claim, the 408 body deadline, 413 while a body
+grows, 429, form decoding) is the function in :mod:`tornad_io.transports.http`
+that the streaming transports' ``RequestHandler`` calls too; refusals are
+logged by the same line.  What the delegate path lacks is Tornado's access
+log: ``Application.log_request`` runs only for ``RequestHandler`` targets.
+
+How a rule reaches its application: a :class:`PollRoute` is the rule's target
+(a ``tornado.routing.Router``, so Tornado calls its ``find_handler``), but a
+router is not told which application routed to it.  The route built by
+``SocketIOHandler.routes`` holds an unbound :class:`PollRoute`; when the
+application's registry is made (``SocketIOServer``, ``tornad_io.testing``,
+or the first Socket.IO request), each of the application's own ``Rule``
+objects gets a :class:`PollRoute` bound to it.  Until then the unbound route
+declines (``find_handler`` returns ``None``) and the request falls through to
+the next rule, :class:`PollBootstrap`, a ``RequestHandler`` that binds the
+application and hands the request to the delegate it now routes to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import logging
+from typing import Any, ClassVar
+
+import tornado.http1connection
+import tornado.httputil
+import tornado.routing
+import tornado.web
+
+from tornad_io.codec import Message, decode_payload
+from tornad_io.connection import Connection, HandlerFactory, TransportKind
+from tornad_io.registry import ApplicationRoute, Registry, bind_routes, registry_for
+from tornad_io.timers import FifoTimer, Wait
+from tornad_io.transports.base import open_connection
+from tornad_io.transports.http import (
+    NO_STORE,
+    PREFLIGHT,
+    Refusal,
+    body_timeout_refusal,
+    chunked_too_large,
+    claim_upload,
+    cors_headers,
+    decode_upload,
+    expects_body,
+    find_connection,
+    log_refusal,
+    release_upload,
+    request_refusal,
+    session_ended,
+    upload_backlog_refusal,
+)
+
+__all__ = ["PollBootstrap", "PollRoute", "PollingTransport"]
+
+log = logging.getLogger(__name__)
+
+PLAIN_TEXT = "text/plain; charset=UTF-8"
+
+NO_STORE_FIELDS: dict[str, str] = dict(NO_STORE)
+
+
+class PollRoute(ApplicationRoute):
+    """The rule target of one polling transport: a :class:`PollingTransport` per request.
+
+    Unbound (as ``SocketIOHandler.routes`` builds it) it declines every
+    request; :func:`tornad_io.registry.bind_routes` replaces it, in each
+    application's own rules, with one bound to that application.
+    """
+
+    def __init__(
+        self,
+        transport: type[PollingTransport],
+        application: tornado.web.Application | None = None,
+        registry: Registry | None = None,
+        target_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.transport = transport
+        self.application = application
+        self.registry = registry
+        options = target_kwargs or {}
+        self.handler_class: HandlerFactory | None = options.get("handler_class")
+        self.extra_re: str | None = options.get("extra_re")
+
+    def __repr__(self) -> str:
+        bound = "unbound" if self.application is None else "bound"
+        return f"<PollRoute {self.transport.protocol} {bound}>"
+
+    def bound_to(
+        self, application: tornado.web.Application, registry: Registry, target_kwargs: dict[str, Any] | None
+    ) -> PollRoute | None:
+        if self.application is not None:
+            return None
+        return PollRoute(self.transport, application, registry, target_kwargs)
+
+    def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> PollingTransport | None:
+        if self.application is None or not isinstance(request.connection, tornado.http1connection.HTTP1Connection):
+            return None  # not bound yet: PollBootstrap, the next rule, binds the application
+        return self.transport(self, request, request.connection, kwargs["path_kwargs"])
+
+
+class PollingTransport(tornado.httputil.HTTPMessageDelegate):
+    """One request of a polling transport, and, while a poll is held, the session's transport.
+
+    ``GET`` with no session id is the handshake; with one, a poll, held until
+    the connection has something for the client (``push_payload``) or ends
+    (``terminate``).  ``POST`` is a send, answered ``ok`` once the session
+    can take more.  Each request writes exactly one response, and frees its
+    timer, its upload claim and the connection's reference to it when it
+    ends, however it ends.
+    """
+
+    protocol: ClassVar[str]
+    kind: ClassVar[TransportKind] = TransportKind.POLL
+    content_type: ClassVar[str] = PLAIN_TEXT
+
+    #: The session this request polls (or opened); ``None`` for sends and refused requests.
+    connection: Connection | None = None
+    #: The session this POST sends to, claimed from its head until the request ends.
+    upload: Connection | None = None
+    #: Whether the response is written (or can no longer be).
+    answered = False
+    #: Whether the client's going away was already taken care of.
+    gone = False
+    #: The wait in the registry's ``body_deadlines`` while the body is still arriving.
+    _deadline: Wait | None = None
+    _cors: tuple[tuple[str, str], ...] = ()
+
+    def __init__(
+        self,
+        route: PollRoute,
+        request: tornado.httputil.HTTPServerRequest,
+        wire: tornado.http1connection.HTTP1Connection,
+        path_kwargs: dict[str, bytes | None],
+    ) -> None:
+        assert route.application is not None and route.registry is not None and route.handler_class is not None
+        self.request = request
+        #: ``request.connection``: the one response is written to it.
+        self.wire = wire
+        self.application: tornado.web.Application = route.application
+        self.registry: Registry = route.registry
+        self.handler_class: HandlerFactory = route.handler_class
+        self.extra_re = route.extra_re
+        self.path_kwargs = path_kwargs
+        self.body = bytearray()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.request.method} {self.request.path}>"
+
+    # -- HTTPMessageDelegate ---------------------------------------------------------------
+
+    def headers_received(
+        self,
+        start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
+        headers: tornado.httputil.HTTPHeaders,
+    ) -> None:
+        request = self.request
+        method = request.method
+        if method != "GET" and method != "POST" and method != "OPTIONS":
+            self.refuse(Refusal(405, "Method Not Allowed", f" ({self.protocol} takes GET, POST and OPTIONS)"))
+            return
+        refusal = request_refusal(self.registry, self.protocol, request)
+        if refusal is not None:
+            self.refuse(refusal)
+            return
+        if "Origin" in headers:
+            self._cors = cors_headers(headers["Origin"])
+        if method == "POST":
+            session_id = self.path_kwargs.get("session_id") or b""
+            claimed = claim_upload(self.registry, session_id.decode("ascii"), self.protocol, self)
+            if isinstance(claimed, Refusal):
+                self.refuse(claimed)
+                return
+            self.upload = claimed
+        if expects_body(headers):
+            self._deadline = self.registry.body_deadlines.add(self)
+
+    def data_received(self, chunk: bytes) -> None:
+        if self.answered:
+            return
+        self.body += chunk
+        refusal = chunked_too_large(len(self.body), self.registry.settings)
+        if refusal is not None:
+            self.refuse(refusal)
+            self.wire.close()  # the rest of the body is never read
+
+    def finish(self) -> None:
+        self._cancel_deadline()
+        if self.answered:
+            return
+        method = self.request.method
+        if method == "POST":
+            self._send()
+        elif method == "GET":
+            self._poll()
+        else:
+            self.answer(200, PLAIN_TEXT, b"ok", PREFLIGHT)  # a CORS preflight
+
+    def on_connection_close(self) -> None:
+        """The client went away: mid-body, while its poll or send was held, or after its answer."""
+        if self.gone:
+            return
+        self.gone = True
+        self.answered = True  # nothing can be written any more
+        self._cancel_deadline()
+        self.body = bytearray()
+        upload, self.upload = self.upload, None
+        release_upload(upload, self)
+        if self.connection is not None:
+            self.connection.transport_lost(self)
+
+    # -- the two requests --------------------------------------------------------------------
+
+    def check_poll(self) -> Refusal | None:
+        """A transport's own check of a GET (jsonp reads its callback index here)."""
+        return None
+
+    def _poll(self) -> None:
+        refusal = self.check_poll()
+        if refusal is not None:
+            self.refuse(refusal)
+            return
+        session_id = self.path_kwargs.get("session_id")
+        wire = self.wire
+        if session_id:
+            found = find_connection(self.registry, session_id.decode("ascii"), self.protocol)
+            if isinstance(found, Refusal):
+                self.refuse(found)
+                return
+            wire.set_close_callback(self.on_connection_close)
+            self.connection = found
+            found.attach(self)
+        else:
+            try:
+                kwargs = {
+                    name: None if value is None else value.decode("utf-8") for name, value in self.path_kwargs.items()
+                }
+            except UnicodeDecodeError as exc:
+                self.refuse(Refusal(400, "The URL is not UTF-8", f" ({exc})"))
+                return
+            wire.set_close_callback(self.on_connection_close)
+            open_connection(self, kwargs)
+        if not self.answered and wire.stream.closed():
+            # The request came with the client's FIN: Tornado will not call the close callback.
+            self.on_connection_close()
+
+    def _send(self) -> None:
+        connection = self.upload
+        assert connection is not None  # claimed in headers_received
+        refusal = upload_backlog_refusal(connection)
+        if refusal is None:
+            decoded = decode_upload(bytes(self.body), self.registry.settings, self.decode)
+            self.body = bytearray()
+            if not isinstance(decoded, Refusal):
+                connection.receive(*decoded)
+                readable = connection.until_readable()
+                if readable is None:
+                    self.answer(200, PLAIN_TEXT, b"ok")
+                else:
+                    # The answer waits while the session's handler lags behind: the client sends nothing new before it.
+                    self.wire.set_close_callback(self.on_connection_close)
+                    readable.add_done_callback(lambda _: self.answer(200, PLAIN_TEXT, b"ok"))
+                return
+            refusal = decoded
+        self.refuse(refusal)
+
+    def decode(self, payload: str, max_frame: int, max_frames: int) -> list[Message]:
+        """Messages of a posted payload (the jsonp form needs a CRLF-aware reading)."""
+        return decode_payload(payload, max_frame, max_frames)
+
+    def render_payload(self, payload: str) -> str:
+        """The response body for ``payload`` (jsonp wraps it in a callback)."""
+        return payload
+
+    # -- writing the one response ----------------------------------------------------------
+
+    def answer(
+        self,
+        status: int,
+        content_type: str,
+        body: bytes,
+        extra: tuple[tuple[str, str], ...] = (),
+        reason: str | None = None,
+    ) -> asyncio.Future[None] | None:
+        """Write the response, once: status, headers, the whole body; then free what the request held.
+
+        Returns the write's future while the bytes wait in the stream's buffer, else ``None``.
+        ``HTTP1Connection`` adds ``Connection: close`` (and closes after the
+        write) when the client asked for it or is an HTTP/1.0 client without
+        keep-alive, and answers an HTTP/1.0 keep-alive with ``Keep-Alive``.
+        """
+        if self.answered:
+            return None
+        self.answered = True
+        self._cancel_deadline()
+        upload, self.upload = self.upload, None
+        release_upload(upload, self)
+        fields = {"Content-Type": content_type, "Content-Length": str(len(body)), **NO_STORE_FIELDS}
+        if self._cors:
+            fields.update(self._cors)
+        if extra:
+            fields.update(extra)
+        headers = tornado.httputil.HTTPHeaders(fields)  # (from a dict: the quickest way to fill one)
+        wire = self.wire
+        if reason is None:
+            reason = "OK" if status == 200 else http.client.responses.get(status, "Unknown")
+        start_line = tornado.httputil.ResponseStartLine("HTTP/1.1", status, reason)
+        # A HEAD answer has its Content-Length but no body (HTTP1Connection refuses one).
+        written = wire.write_headers(start_line, headers, body if self.request.method != "HEAD" else None)
+        wire.finish()
+        if not wire.stream.writing():
+            return None  # every byte is with the kernel already
+        return written
+
+    def refuse(self, refusal: Refusal) -> None:
+        """Log why, then answer with the refusal's status and its reason as the body."""
+        log_refusal(self.request.method, self.request.path, refusal)
+        self._cors = ()  # as the RequestHandler path: an error answer carries no CORS grant
+        self.answer(refusal.status, PLAIN_TEXT, refusal.reason.encode("ascii"), reason=refusal.reason)
+
+    # -- the body deadline -------------------------------------------------------------------
+
+    def body_timed_out(self) -> None:
+        """The registry's ``body_deadlines`` timer: answer 408; Tornado closes the connection after it."""
+        self._deadline = None
+        if self.answered:
+            return
+        self.body = bytearray()
+        self.refuse(body_timeout_refusal(self.registry.settings))
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            FifoTimer.cancel(self._deadline)
+            self._deadline = None
+
+    # -- Transport ---------------------------------------------------------------------------
+
+    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
+        if self.answered:
+            return None
+        written = self.answer(200, self.content_type, self.render_payload(payload).encode("utf-8"))
+        if self.connection is not None:
+            self.connection.detach(self)
+        return written
+
+    def terminate(self, reason: str) -> None:
+        if self.answered:
+            return
+        status, body = session_ended(reason)
+        self.answer(status, PLAIN_TEXT, body)
+
+    def abort(self) -> None:
+        """Close the client's TCP connection, dropping whatever is still unwritten."""
+        self.answered = True
+        self.wire.close()
+
+
+
+@tornado.web.stream_request_body
+class PollBootstrap(tornado.web.RequestHandler):
+    """The fallback rule behind an unbound :class:`PollRoute`: binds the application, then steps aside.
+
+    Reached only by requests an application gets before its registry exists
+    (an application started with ``listen`` or its own ``HTTPServer``, before
+    any Socket.IO request).  It makes the registry (which binds the
+    application's poll routes), routes the request again to the
+    :class:`PollingTransport` the bound route now makes, and forwards it the
+    request's events; the handler itself never writes.
+    """
+
+    delegate: PollingTransport | None = None
+
+    def initialize(self, handler_class: HandlerFactory, extra_re: str | None) -> None:
+        del handler_class, extra_re  # the bound route has its own copy
+
+    def prepare(self) -> None:
+        registry = registry_for(self.application)
+        bind_routes(self.application, registry)  # rules added since the registry was made (add_handlers)
+        delegate = self.application.find_handler(self.request)
+        if not isinstance(delegate, PollingTransport):
+            log.error(
+                "%s %s: no polling delegate after binding (polling needs Tornado's HTTP/1 server), got %r",
+                self.request.method,
+                self.request.path,
+                delegate,
+            )
+            raise tornado.web.HTTPError(500)
+        self.delegate = delegate
+        # From here the delegate answers; RequestHandler must neither write nor finish.
+        self._finished = True
+        request = self.request
+        start_line = tornado.httputil.RequestStartLine(request.method or "GET", request.uri or "/", request.version)
+        delegate.headers_received(start_line, request.headers)
+        request._body_future.add_done_callback(self._body_complete)
+
+    def _body_complete(self, body: asyncio.Future[None]) -> None:
+        if self.delegate is not None and not body.cancelled() and body.exception() is None:
+            self.delegate.finish()
+
+    def data_received(self, chunk: bytes) -> None:
+        if self.delegate is not None:
+            self.delegate.data_received(chunk)
+
+    def on_connection_close(self) -> None:
+        if self.delegate is not None:
+            self.delegate.on_connection_close()
+
+    def check_xsrf_cookie(self) -> None:
+        """0.6 clients send no XSRF token; the delegate is not subject to it either."""
