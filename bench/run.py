@@ -306,6 +306,8 @@ FIGURES = (
     "client_cpu_util",
     "broadcast_max_ms",
     "broadcast_max_ms_per_1000",
+    "broadcast_max_cpu_ms",
+    "broadcast_max_cpu_ms_per_1000",
     "broadcast_calls",
     "rss_per_connection",
     "connect_rate",
@@ -843,7 +845,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pin", action="store_true", help="do not pin client and servers to separate cores")
     parser.add_argument("--output", type=Path, help=f"where to write the JSON (default for a full run: {RESULTS})")
     parser.add_argument("--no-readme", action="store_true", help="do not write the table into bench/README.md")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="summarize and judge the runs of a saved results file again with the current rules "
+        "(rewrites that file and the README table), without running anything",
+    )
     args = parser.parse_args(argv)
+    if args.from_json is not None:
+        return rejudge(args.from_json, readme=not args.no_readme)
 
     config = Config(smoke=args.smoke, rounds=1 if args.smoke else args.rounds)
     config.timing = SMOKE_TIMING if args.smoke else Timing()
@@ -879,6 +889,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         print(f"smoke: {len(report['runs']) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def rejudge(path: Path, readme: bool) -> int:
+    """``--from-json``: the saved runs summarized and judged again, the file and the README table rewritten."""
+    report = json.loads(path.read_text(encoding="utf-8"))
+    report["summary"] = summarize(report["runs"])
+    report["comparisons"] = compare(report["summary"])
+    path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    table = render(report)
+    print(table + f"\n\nresults rewritten in {path}")
+    if readme and update_readme(table):
+        print(f"table written to {README}")
+    return 0
 
 
 if __name__ == "__main__":
