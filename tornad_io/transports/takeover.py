@@ -31,9 +31,10 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, cast
 
 import tornado.iostream
+import tornado.websocket
 
 from tornad_io import rfc6455
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     import tornado.web
 
     from tornad_io.registry import Registry
-    from tornad_io.transports.websocket import WebSocketTransport
 
 __all__ = ["AdoptedWebSocket", "adoptable_stream", "take_over"]
 
@@ -68,7 +68,34 @@ def receive_buffer() -> memoryview:
     return view
 
 
-def adoptable_stream(handler: WebSocketTransport) -> tornado.iostream.IOStream | None:
+class UpgradedHandler(Protocol):
+    """What the takeover reads from the Tornado handler that did the handshake (``WebSocketTransport``)."""
+
+    @property
+    def protocol(self) -> str: ...
+
+    @property
+    def handler_class(self) -> HandlerFactory: ...
+
+    @property
+    def extra_re(self) -> str | None: ...
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def application(self) -> tornado.web.Application: ...
+
+    @property
+    def request(self) -> tornado.httputil.HTTPServerRequest: ...
+
+    @property
+    def ws_connection(self) -> tornado.websocket.WebSocketProtocol | None: ...
+
+    def get_compression_options(self) -> dict[str, Any] | None: ...
+
+
+def adoptable_stream(handler: UpgradedHandler) -> tornado.iostream.IOStream | None:
     """The plain TCP stream under an upgraded ``handler``, or ``None`` where Tornado must keep reading.
 
     TLS streams (``SSLIOStream``) and compressed websockets stay with
@@ -83,7 +110,7 @@ def adoptable_stream(handler: WebSocketTransport) -> tornado.iostream.IOStream |
 
 
 async def take_over(
-    handler: WebSocketTransport, stream: tornado.iostream.IOStream, path_kwargs: dict[str, Any]
+    handler: UpgradedHandler, stream: tornado.iostream.IOStream, path_kwargs: dict[str, Any]
 ) -> None:
     """Move the upgraded socket under ``handler`` to an :class:`AdoptedWebSocket` and open its session.
 
@@ -137,7 +164,7 @@ class AdoptedWebSocket(asyncio.BufferedProtocol):
 
     kind: ClassVar[TransportKind] = TransportKind.SOCKET
 
-    def __init__(self, handler: WebSocketTransport, path_kwargs: dict[str, Any], replay: bytes) -> None:
+    def __init__(self, handler: UpgradedHandler, path_kwargs: dict[str, Any], replay: bytes) -> None:
         # What open_connection reads from a TransportHandler; the Tornado handler itself is let go.
         self.protocol: str = handler.protocol
         self.handler_class: HandlerFactory = handler.handler_class
