@@ -47,6 +47,9 @@ def test_the_first_example_serves_its_page_and_the_client_and_echoes(browser: An
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        # As from a terminal: a runner that started the tests in the background had SIGINT ignored,
+        # and the program (by design) leaves an inherited "ignore" as it is.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines: queue.Queue[str] = queue.Queue()
     output: list[str] = []
