@@ -383,21 +383,14 @@ class Connection:
         state = self.state
         if state is State.OPEN and self._transport is not None and not self._writing and not self._outbox:
             self._push(frame)  # the common case: straight through, nothing queued
-            return
-        if state is not State.OPEN and state is not State.OPENING:
-            log.debug("send on closed connection %s ignored", self.short_id)
-            return
-        self._outbox.append(frame)
-        self._outbox_size += len(frame)
-        if self._outbox_size + self._unwritten > self.settings.max_buffer_size:
-            self._overflow()
-        elif state is State.OPEN and self._transport is not None and not self._writing:
+        elif self.enqueue_frame(frame):
             self._flush()
 
     def enqueue_frame(self, frame: str) -> bool:
         """Queue ``frame`` without writing it (a broadcast); ``True`` if :meth:`flush` should follow."""
         state = self.state
         if state is not State.OPEN and state is not State.OPENING:
+            log.debug("send on closed connection %s ignored", self.short_id)
             return False
         self._outbox.append(frame)
         self._outbox_size += len(frame)

@@ -10,6 +10,7 @@ broadcasts to the same application in other processes.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextvars
 import operator
@@ -241,7 +242,7 @@ class Registry:
 
     def _write_out(self, due: list[Connection], start: int) -> None:
         end = start + BROADCAST_SLICE
-        for connection in due[start:end] if start or len(due) > end else due:
+        for connection in due[start:end]:
             connection.flush()
         if end < len(due):
             tornado.ioloop.IOLoop.current().add_callback(self._write_out, due, end)
@@ -310,18 +311,18 @@ def _mounted_handler_classes(router: Any) -> Iterable[type]:
             yield from _mounted_handler_classes(rule.target)
 
 
-class ApplicationRoute(tornado.routing.Router):
+class ApplicationRoute(tornado.routing.Router, abc.ABC):
     """A rule target that can only serve once it knows its application (a Tornado router is not told).
 
     :func:`bind_routes` replaces it, in each application's own ``Rule``
     objects, with what :meth:`bound_to` returns for that application.
     """
 
+    @abc.abstractmethod
     def bound_to(
         self, application: tornado.web.Application, registry: Registry, target_kwargs: dict[str, Any] | None
     ) -> tornado.routing.Router | None:
         """This route bound to ``application``; ``None`` if it is bound already."""
-        raise NotImplementedError
 
 
 def bind_routes(application: tornado.web.Application, registry: Registry) -> None:

@@ -82,10 +82,3 @@ class FifoTimer(Generic[T]):
             waits.popleft()  # cancelled heads must not keep the loop waking up
         if waits:
             self._timeout = loop.call_at(waits[0][0] + self.slack, self._fire)
-
-    def clear(self) -> None:
-        """Drop every wait and the loop timeout (the application stopped)."""
-        self._waits.clear()
-        if self._timeout is not None and self._loop is not None:
-            self._loop.remove_timeout(self._timeout)
-        self._timeout = None

@@ -14,9 +14,9 @@ import logging
 
 from tornad_io.codec import ProtocolError, TooManyFrames
 from tornad_io.connection import Connection
-from tornad_io.rfc6455 import CLOSE_INVALID_PAYLOAD, CLOSE_MESSAGE_TOO_BIG, CLOSE_UNSUPPORTED_DATA, close_reason
+from tornad_io.rfc6455 import CLOSE_INVALID_PAYLOAD, CLOSE_MESSAGE_TOO_BIG, CLOSE_UNSUPPORTED_DATA
 
-__all__ = ["close_reason", "deliver"]
+__all__ = ["deliver"]
 
 log = logging.getLogger(__name__)
 

@@ -39,7 +39,7 @@ import tornado.websocket
 from tornad_io import rfc6455
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.transports.base import open_connection
-from tornad_io.transports.messages import close_reason, deliver
+from tornad_io.transports.messages import deliver
 
 if TYPE_CHECKING:
     import tornado.httputil
@@ -296,7 +296,7 @@ class AdoptedWebSocket(asyncio.BufferedProtocol):
         if self._closing or wire is None:
             return
         self._closing = True
-        wire.write(rfc6455.close_frame(code, close_reason(reason)))
+        wire.write(rfc6455.close_frame(code, reason))  # the reason is cut to fit there
         if self._reading_paused:
             self._reading_paused = False
             wire.resume_reading()  # the client's close frame must be read

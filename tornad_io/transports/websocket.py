@@ -20,7 +20,7 @@ from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.origins import Origin
 from tornad_io.registry import registry_for
 from tornad_io.transports.base import open_connection, server_origin, transport_enabled
-from tornad_io.transports.messages import close_reason, deliver
+from tornad_io.transports.messages import deliver
 from tornad_io.transports.takeover import adoptable_stream, take_over
 
 __all__ = ["WebSocketTransport"]
@@ -119,7 +119,7 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
         return future
 
     def terminate(self, reason: str) -> None:
-        self.close(1000, close_reason(reason))
+        self.close(1000, rfc6455.close_reason(reason))
 
     def abort(self) -> None:
         protocol = self.ws_connection
