@@ -83,7 +83,7 @@ async def measure(number: int) -> list[tuple[str, float, float | None, str]]:
         def __init__(self) -> None:
             self.sent = 0
 
-        def push_payload(self, payload: str) -> None:
+        def push_frames(self, frames: list[str]) -> None:
             self.sent += 1
 
         def terminate(self, reason: str) -> None:

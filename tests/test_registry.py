@@ -214,8 +214,8 @@ class RecordingTransport:
     def __init__(self) -> None:
         self.payloads: list[str] = []
 
-    def push_payload(self, payload: str) -> None:
-        self.payloads.append(payload)
+    def push_frames(self, frames: list[str]) -> None:
+        self.payloads.append("".join(frames))
 
     def terminate(self, reason: str) -> None:
         pass

@@ -18,6 +18,7 @@ import tornado.web
 import tornado.websocket
 
 import tornad_io
+import tornad_io.dialects
 import tornad_io.socket_io
 from tests.helpers import messages
 from tests.relay_app import Shouter, make_app
@@ -60,17 +61,17 @@ class TestBroadcastInOneProcess(tornado.testing.AsyncHTTPTestCase):
         sockets = [await self.ws() for _ in range(4)]
         handlers = [connection.handler for connection in registry_for(self._app).connections()]
         calls = []
-        original = tornad_io.socket_io.encode_message
+        original = tornad_io.dialects.codec.encode_message
 
         def counting(message: Any) -> str:
             calls.append(message)
             return original(message)
 
-        tornad_io.socket_io.encode_message = counting  # type: ignore[assignment]
+        tornad_io.dialects.codec.encode_message = counting  # type: ignore[assignment]
         try:
             self.handler.broadcast({"n": 1}, exclude=handlers[:2])
         finally:
-            tornad_io.socket_io.encode_message = original
+            tornad_io.dialects.codec.encode_message = original
         assert calls == [{"n": 1}]
         self.handler.broadcast("everyone")
         excluded = {handler.session_id for handler in handlers[:2]}

@@ -20,6 +20,14 @@ whatever ``on_open`` sends queues behind it; nothing is written to the client
 until ``on_open`` (possibly a coroutine) has finished, so a refused client
 never receives an id.
 
+A v5 connection (Socket.IO v5 on Engine.IO v4, see :mod:`tornad_io.dialects`)
+starts one step earlier, in CONNECTING: the Engine.IO session is open (its
+handshake written, pings flowing) but the client has not yet sent its
+CONNECT, so ``on_open`` has not run.  The CONNECT moves it to OPENING, with
+the CONNECT answer first in the queue; a refusal answers CONNECT_ERROR and
+goes back to CONNECTING, as node's server does (the client then closes, or
+connects again).  CONNECTING ends in CLOSED without ``on_close``.
+
 Every queue is bounded, because a client can be slow or hostile:
 
 * outbound: frames wait in the outbox only while no transport can take them
@@ -40,7 +48,6 @@ import enum
 import functools
 import inspect
 import logging
-import random
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -49,8 +56,9 @@ import tornado.httputil
 import tornado.ioloop
 import tornado.web
 
-from tornad_io import codec
+from tornad_io import codec, dialects, engineio, socketio5
 from tornad_io.beaker_session import discard_session
+from tornad_io.dialects import SOCKET_IO_06, Dialect, Frame
 from tornad_io.registry import Registry, current_registry, new_session_id
 from tornad_io.timers import FifoTimer, Wait
 
@@ -75,14 +83,13 @@ log = logging.getLogger(__name__)
 #: large payload cannot keep other connections waiting.
 DELIVERY_BATCH: Final = 64
 
-#: Heartbeat tokens: unpredictable to a client that does not read them, cheap to draw.
-_tokens = random.Random()
-
 #: The close reason of a connection whose client does not read what it is sent.
 SLOW_CLIENT: Final = "slow client"
 
 
 class State(enum.Enum):
+    #: v5 only: the Engine.IO session is open; the client's CONNECT has not arrived.
+    CONNECTING = "connecting"
     #: ``on_open`` is running; nothing is written to the client yet.
     OPENING = "opening"
     #: The client left (or ``close()`` was called) while ``on_open`` was still running.
@@ -93,7 +100,8 @@ class State(enum.Enum):
 
 #: Every state change a connection can make; anything else is a bug.
 TRANSITIONS: Final[dict[State, frozenset[State]]] = {
-    State.OPENING: frozenset({State.OPEN, State.ABANDONED, State.CLOSED}),
+    State.CONNECTING: frozenset({State.OPENING, State.CLOSED}),
+    State.OPENING: frozenset({State.OPEN, State.ABANDONED, State.CLOSED, State.CONNECTING}),
     State.ABANDONED: frozenset({State.CLOSED}),
     State.OPEN: frozenset({State.CLOSED}),
     State.CLOSED: frozenset(),
@@ -144,11 +152,13 @@ class Transport(Protocol):
     def kind(self) -> TransportKind:
         """Which liveness rules apply."""
 
-    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
-        """Write one payload to the client (finishing the response, for a poll).
+    def push_frames(self, frames: list[Frame]) -> asyncio.Future[None] | None:
+        """Write ``frames`` to the client, as one payload (finishing the response, for a poll).
 
-        Returns the write's future when the bytes may still be waiting in a
-        buffer (the connection then sends nothing more until it resolves),
+        The transport writes them before returning (or drops them with its
+        wire).  An empty list means "answer now with nothing" (a poll that
+        must end).  Returns the write's future when the bytes may still be
+        waiting in a buffer (the connection then sends nothing more until it resolves),
         or ``None``.  Must not raise; a transport that finds its wire dead
         reports :meth:`Connection.transport_lost` instead.
         """
@@ -170,14 +180,17 @@ class Connection:
         application: tornado.web.Application,
         request: tornado.httputil.HTTPServerRequest,
         protocol: str,
+        dialect: Dialect = SOCKET_IO_06,
     ) -> None:
         self.session_id = new_session_id(registry.settings.worker_tag)
+        #: How messages, events and heartbeats are framed: 0.6, or v5 (which starts in CONNECTING).
+        self.dialect = dialect
         self.registry = registry
         self.settings = registry.settings
         self.application = application
         self.request = request
         self.protocol = protocol
-        self.state = State.OPENING
+        self.state = State.OPENING if dialect is SOCKET_IO_06 else State.CONNECTING
         self.close_reason: str | None = None
         self.beaker_session: beaker.session.Session | None = None
         #: The rooms this connection is in (the registry keeps the other direction).
@@ -190,8 +203,9 @@ class Connection:
         self.idle_since: float | None = None
         self._attached_at = self._loop.time()
         # Outbound: frames not yet handed to a transport, and bytes handed over but unwritten.
-        first_frame = codec.encode_frame(self.session_id)
-        self._outbox: list[str] = [first_frame]
+        # A 0.6 session id goes first; a v5 session's handshake is queued by start_engine.
+        first_frame = codec.encode_frame(self.session_id) if dialect is SOCKET_IO_06 else ""
+        self._outbox: list[Frame] = [first_frame] if first_frame else []
         self._outbox_size = len(first_frame)
         self._unwritten = 0
         self._writes = 0  # payloads handed over whose write has not completed
@@ -205,6 +219,12 @@ class Connection:
         # Heartbeats: this connection's wait in one of the registry's timers, and the token to echo.
         self._beat_wait: Wait | None = None
         self._awaited_echo: str | None = None
+        # v5: where the CONNECT answer starts in the outbox (a refusal drops from there), and the
+        # callbacks of emits that wait for the client's ack, by ack id.
+        self._connect_mark = 0
+        self._open_args: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
+        self._acks: dict[int, Callable[..., Any]] = {}
+        self._next_ack_id = 0
         self.handler: Handler = handler_class(self)
 
     def __repr__(self) -> str:
@@ -229,6 +249,48 @@ class Connection:
         self._attached_at = self._loop.time()
         self._call_hook("on_open", self.handler.on_open, args, kwargs, self._opened)
 
+    def start_engine(
+        self, transport: Transport, handshake: Frame, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """v5: register, attach the handshake's transport and write the Engine.IO handshake.
+
+        ``on_open`` runs when the client's CONNECT arrives, with ``args`` and
+        ``kwargs`` (plus ``auth``, when the client sent one).
+        """
+        self._open_args = (args, kwargs)
+        self.registry.add(self, polling=transport.kind is TransportKind.POLL)
+        self._transport = transport
+        self._attached_at = self._loop.time()
+        self._start_heartbeats()
+        self._queue_engine([handshake])
+
+    def _connect(self, connect: dialects.Connect) -> None:
+        """v5: the client's CONNECT: run ``on_open``, the CONNECT answer queued ahead of what it sends."""
+        if self.state is not State.CONNECTING:
+            log.debug("%s sent CONNECT twice; ignored", self.short_id)
+            return
+        self._enter(State.OPENING)
+        self._busy = True
+        self._connect_mark = len(self._outbox)
+        self.enqueue_frames(dialects.SocketIO5.connected(self.session_id))
+        args, kwargs = self._open_args
+        if connect.has_auth:
+            kwargs = {**kwargs, "auth": connect.auth}
+        self._call_hook("on_open", self.handler.on_open, args, kwargs, self._opened)
+
+    def _refused(self, outcome: Outcome) -> None:
+        """v5: answer CONNECT_ERROR in place of the CONNECT answer and whatever ``on_open`` sent."""
+        self._enter(State.CONNECTING)
+        log.info(
+            "refused %s %s from %s (on_open %s)", self.protocol, self.short_id, self.request.remote_ip, outcome.value
+        )
+        del self._outbox[self._connect_mark :]
+        self._outbox_size = sum(map(len, self._outbox))
+        self._inbox.clear()
+        self._inbox_size = 0
+        self._resume_reading()
+        self._queue_engine(dialects.SocketIO5.refused(dialects.V5_REFUSED))
+
     def _opened(self, outcome: Outcome) -> None:
         if self.state is State.ABANDONED:
             # The client left while on_open ran; finish the close it asked for.
@@ -245,7 +307,10 @@ class Connection:
             self._finish_close(run_on_close=accepted)
             return
         if outcome is not Outcome.ACCEPTED:
-            self._close(outcome.value, run_on_close=False)
+            if self.dialect is SOCKET_IO_06:
+                self._close(outcome.value, run_on_close=False)
+            else:
+                self._refused(outcome)
             return
         self._enter(State.OPEN)
         self._busy = False
@@ -285,6 +350,9 @@ class Connection:
                 entries.append((message.value, 0))
             else:
                 entries.append((message, 0))
+        self._take(entries, size)
+
+    def _take(self, entries: list[tuple[Any, int]], size: int) -> None:
         if entries and size:
             # The payload's bytes count until its last message is delivered.
             entries[-1] = (entries[-1][0], size)
@@ -292,6 +360,49 @@ class Connection:
         self._inbox.extend(entries)
         if not self._busy:
             self._drain()
+
+    def feed_engine(self, packets: list[engineio.Packet], size: int = 0) -> None:
+        """v5: the client's Engine.IO packets, in order (pongs, Socket.IO packets, a close).
+
+        Raises :class:`~tornad_io.codec.ProtocolError` for a packet that is not
+        valid Socket.IO; what came before it in ``packets`` is dropped too, as
+        the transport then ends the session.
+        """
+        if self.state is State.CLOSED or self.state is State.ABANDONED:
+            log.debug("dropping packets for closed connection %s", self.short_id)
+            return
+        dialect = self.dialect
+        assert isinstance(dialect, dialects.SocketIO5)
+        entries: list[tuple[Any, int]] = []
+        for packet in packets:
+            kind = packet.type
+            if kind is engineio.PacketType.MESSAGE:
+                try:
+                    incoming = dialect.receive(packet.data)
+                except socketio5.SocketIOPacketError as exc:
+                    raise codec.ProtocolError(exc.reason, 0) from None
+                if incoming is None:
+                    continue
+                if isinstance(incoming, str):
+                    self._queue_engine([incoming])  # a CONNECT to another namespace, refused
+                elif isinstance(incoming, dialects.Connect):
+                    self._connect(incoming)
+                elif isinstance(incoming, dialects.Disconnect):
+                    self.close("client disconnect")
+                    return
+                elif self.state is State.CONNECTING:
+                    log.debug("%s sent a packet before CONNECT; ignored", self.short_id)
+                else:
+                    entries.append((incoming, 0))
+            elif kind is engineio.PacketType.PONG:
+                self._heartbeat_echoed(packet.data if isinstance(packet.data, str) else "")
+            elif kind is engineio.PacketType.CLOSE:
+                self.close("client close")
+                return
+            elif kind is engineio.PacketType.OPEN:
+                raise codec.ProtocolError("a client does not send OPEN", 0)
+            # PING, NOOP and UPGRADE mean nothing outside the transports' upgrade.
+        self._take(entries, size)
 
     def until_readable(self) -> asyncio.Future[None] | None:
         """``None`` if the client may send more now; else a future that resolves when it may.
@@ -349,7 +460,10 @@ class Connection:
             if size:
                 self._inbox_size -= size
             try:
-                result = on_message(message)
+                if type(message) is dialects.Event or type(message) is dialects.Ack:
+                    result = self._dispatch(message)
+                else:
+                    result = on_message(message)
             except Exception:
                 log.exception("on_message of %s raised; the connection goes on", self.short_id)
                 continue
@@ -357,6 +471,48 @@ class Connection:
                 self._busy = True
                 asyncio.ensure_future(result).add_done_callback(self._message_done)
                 break
+
+    def _dispatch(self, item: dialects.Event | dialects.Ack) -> Any:
+        """v5: hand an event to its hook (``message`` to ``on_message``) or an ack to its callback.
+
+        When the client waits for an ack, the hook's result (awaited first,
+        when it is a coroutine) is the answer.
+        """
+        if isinstance(item, dialects.Ack):
+            callback = self._acks.pop(item.ack_id, None)
+            if callback is None:
+                log.debug("%s acked %d, which nothing awaits", self.short_id, item.ack_id)
+                return None
+            return callback(*item.args)
+        args = item.args
+        if item.name == "message":
+            result = self.handler.on_message(args[0] if len(args) == 1 else (list(args) if args else None))
+        else:
+            on_event = getattr(self.handler, "on_event", None)
+            if on_event is None:
+                log.debug("%s: no on_event for %r", self.short_id, item.name)
+                result = None
+            else:
+                result = on_event(item.name, *args)
+        if item.ack_id is None:
+            return result
+        if inspect.isawaitable(result):
+            return self._ack_when_done(result, item.ack_id)
+        self._send_ack(item.ack_id, result)
+        return None
+
+    async def _ack_when_done(self, result: Any, ack_id: int) -> None:
+        self._send_ack(ack_id, await result)
+
+    def _send_ack(self, ack_id: int, value: Any) -> None:
+        """The ack of a hook that returned ``value``: ``None`` no arguments, a tuple several, else one."""
+        args = [] if value is None else list(value) if isinstance(value, tuple) else [value]
+        try:
+            frames = self.dialect.ack(ack_id, args)
+        except (TypeError, ValueError):
+            log.exception("the ack of %s cannot be sent (its arguments are not JSON)", self.short_id)
+            return
+        self.send_frames(frames)
 
     def _continue_drain(self) -> None:
         self._busy = False
@@ -376,50 +532,87 @@ class Connection:
 
     def send(self, message: Any) -> None:
         """Queue one message and write it at once if a transport can carry it."""
-        self.send_frame(codec.encode_message(message))
+        self.send_frames(self.dialect.message(message))
 
-    def send_frame(self, frame: str) -> None:
+    def emit(self, event: str, args: tuple[Any, ...], callback: Callable[..., Any] | None = None) -> None:
+        """v5: send an event; ``callback`` gets the client's ack arguments.  ``TypeError`` on 0.6."""
+        ack_id = None
+        if callback is not None:
+            ack_id = self._next_ack_id
+            frames = self.dialect.event(event, args, ack_id)
+            self._next_ack_id += 1
+            acks = self._acks
+            acks[ack_id] = callback
+            if len(acks) > self.settings.max_pending_acks:
+                oldest = next(iter(acks))
+                del acks[oldest]
+                log.warning(
+                    "%s: the client has not acked %d emits; the oldest callback (ack %d) is dropped "
+                    "(socket_io_max_pending_acks is %d)",
+                    self.short_id,
+                    len(acks) + 1,
+                    oldest,
+                    self.settings.max_pending_acks,
+                )
+        else:
+            frames = self.dialect.event(event, args, None)
+        self.send_frames(frames)
+
+    def send_frame(self, frame: Frame) -> None:
+        """:meth:`send_frames` for one frame."""
+        self.send_frames([frame])
+
+    def send_frames(self, frames: list[Frame]) -> None:
         """:meth:`send` for a message already framed (a broadcast encodes once for everyone)."""
-        state = self.state
-        if state is State.OPEN and self._transport is not None and not self._writing and not self._outbox:
-            self._push(frame)  # the common case: straight through, nothing queued
-        elif self.enqueue_frame(frame):
+        if self.state is State.OPEN and self._transport is not None and not self._writing and not self._outbox:
+            self._push(frames)  # the common case: straight through, nothing queued
+        elif self.enqueue_frames(frames):
             self._flush()
 
-    def enqueue_frame(self, frame: str) -> bool:
-        """Queue ``frame`` without writing it (a broadcast); ``True`` if :meth:`flush` should follow."""
+    def enqueue_frames(self, frames: list[Frame]) -> bool:
+        """Queue ``frames`` without writing them (a broadcast); ``True`` if :meth:`flush` should follow."""
         state = self.state
         if state is not State.OPEN and state is not State.OPENING:
-            log.debug("send on closed connection %s ignored", self.short_id)
+            log.debug("send on %s connection %s ignored", state.value, self.short_id)
             return False
-        self._outbox.append(frame)
-        self._outbox_size += len(frame)
+        return self._queue(frames)
+
+    def _queue_engine(self, frames: list[Frame]) -> None:
+        """v5: queue Engine.IO traffic (handshake, pings, refusals), written even before CONNECT."""
+        if self.state is State.CLOSED or self.state is State.ABANDONED:
+            return
+        if self._queue(frames) and self.state is not State.OPENING:
+            self._flush()
+
+    def _queue(self, frames: list[Frame]) -> bool:
+        self._outbox.extend(frames)
+        for frame in frames:
+            self._outbox_size += len(frame)
         if self._outbox_size + self._unwritten > self.settings.max_buffer_size:
             self._overflow()
             return False
-        return state is State.OPEN and self._transport is not None and not self._writing
+        return self._transport is not None and not self._writing and self.state is not State.OPENING
 
     def flush(self) -> None:
         """Write what is queued, if a transport can take it now."""
-        if self.state is State.OPEN:
+        if self.state is State.OPEN or self.state is State.CONNECTING:
             self._flush()
 
     def _flush(self) -> None:
         if not self._outbox or self._transport is None or self._writing:
             return
-        payload = "".join(self._outbox)
-        self._outbox.clear()  # no new list per write: a broadcast to thousands allocates nothing per receiver
+        frames, self._outbox = self._outbox, []
         self._outbox_size = 0
-        self._push(payload)
+        self._push(frames)
 
-    def _push(self, payload: str) -> None:
-        """Hand ``payload`` to the transport; follow its write if it could not finish at once."""
+    def _push(self, frames: list[Frame]) -> None:
+        """Hand ``frames`` to the transport; follow its write if it could not finish at once."""
         transport = self._transport
         assert transport is not None
-        pending = transport.push_payload(payload)
+        pending = transport.push_frames(frames)
         if pending is None or pending.done():
             return
-        size = len(payload)
+        size = len(frames[0]) if len(frames) == 1 else sum(map(len, frames))
         self._unwritten += size
         self._writes += 1
         if transport.kind is TransportKind.POLL:
@@ -436,7 +629,7 @@ class Connection:
         self._lingering.discard(transport)
         if transport is self._transport and self._writing:
             self._writing = False
-            if self.state is State.OPEN:
+            if self.state is State.OPEN or self.state is State.CONNECTING:
                 self._flush()
 
     def _overflow(self) -> None:
@@ -469,20 +662,33 @@ class Connection:
         A poll arriving while another is held answers the older one (empty)
         first, so no request is left hanging and nothing is sent twice.
         """
-        if self.state is not State.OPEN and self.state is not State.OPENING:
+        state = self.state
+        if state is State.CLOSED or state is State.ABANDONED:
             transport.terminate(self.close_reason or "closed")
             return
         previous = self._transport
         if previous is not None and previous is not transport:
             self._transport = None
             self._writing = False
-            previous.push_payload("")
+            previous.push_frames([])
         self.idle_since = None
         self._transport = transport
         self._attached_at = self._loop.time()
-        if self.state is State.OPEN:
+        if state is State.OPEN or state is State.CONNECTING:
             self._start_heartbeats()
             self._flush()
+
+    def release_poll(self) -> None:
+        """v5, an upgrade probe succeeded: answer the held poll now, so the client can switch."""
+        transport = self._transport
+        if transport is not None and transport.kind is TransportKind.POLL:
+            transport.push_frames([])
+
+    def upgrade(self, transport: Transport) -> None:
+        """v5: the client moved this session from polling to ``transport`` (a websocket)."""
+        self.protocol = transport.protocol
+        self.registry.stop_sweeping(self)
+        self.attach(transport)
 
     def detach(self, transport: Transport) -> None:
         """``transport`` finished its response (a poll was answered); wait for the next one."""
@@ -490,7 +696,7 @@ class Connection:
             return
         self._transport = None
         self._writing = False
-        if self.state is State.OPEN and transport.kind is TransportKind.POLL:
+        if transport.kind is TransportKind.POLL and self.state is not State.CLOSED:
             self.idle_since = self._loop.time()
 
     def transport_lost(self, transport: Transport) -> None:
@@ -498,7 +704,7 @@ class Connection:
         self._lingering.discard(transport)
         if self._transport is not transport:
             return
-        if transport.kind is TransportKind.POLL and self.state is State.OPEN:
+        if transport.kind is TransportKind.POLL and (self.state is State.OPEN or self.dialect is not SOCKET_IO_06):
             self.detach(transport)  # a poll may come back within the close timeout
         else:
             # A socket or stream is the session; and a handshake poll that leaves while
@@ -520,28 +726,40 @@ class Connection:
                 self.close("close timeout")
         elif (
             transport.kind is TransportKind.POLL
-            and self.state is State.OPEN
+            and (self.state is State.OPEN or self.state is State.CONNECTING)
             and now - self._attached_at >= self.settings.poll_timeout
         ):
-            transport.push_payload("")
+            transport.push_frames([])
 
-    # -- heartbeats (socket and stream transports) ---------------------------------------
+    # -- heartbeats (0.6: socket and stream transports; v5: every transport) ------------------
+
+    def _timers(self) -> tuple[FifoTimer[Connection], FifoTimer[Connection]]:
+        """The registry's timers for this dialect: when to beat, and how long the echo may take."""
+        registry = self.registry
+        if self.dialect is SOCKET_IO_06:
+            return registry.beats, registry.echo_deadlines
+        return registry.pings, registry.pong_deadlines
 
     def _start_heartbeats(self) -> None:
-        transport = self._transport
-        if transport is None or transport.kind is TransportKind.POLL or self._beat_wait is not None:
+        if self._beat_wait is not None:
             return
-        self._beat_wait = self.registry.beats.add(self)
+        if self.dialect is SOCKET_IO_06:
+            transport = self._transport
+            if transport is None or transport.kind is TransportKind.POLL:
+                return
+        self._beat_wait = self._timers()[0].add(self)
 
     def beat(self) -> None:
-        """Send a heartbeat (the registry's timer calls this ``socket_io_heartbeat_interval`` after the last echo)."""
-        # The 0.6 client echoes whatever follows ~h~; a random token means only a client
-        # that read this heartbeat can answer it.  Liveness is not a secret, so Python's
-        # fast generator will do (no system call per beat, as os.urandom would make).
-        token = f"{_tokens.getrandbits(32):08x}"
+        """Send a heartbeat (the registry's timer calls this ``socket_io_heartbeat_interval`` after the last echo;
+        ``socket_io_ping_interval`` for v5)."""
+        beats, deadlines = self._timers()
+        if self.state is State.OPENING:
+            self._beat_wait = beats.add(self)  # v5: the queue waits for on_open; ping after it
+            return
+        frame, token = self.dialect.heartbeat()
         self._awaited_echo = token
-        self._beat_wait = self.registry.echo_deadlines.add(self)
-        self.send_frame(codec.encode_heartbeat(token))
+        self._beat_wait = deadlines.add(self)
+        self._queue_engine([frame])
 
     def echo_overdue(self) -> None:
         """No echo within ``socket_io_heartbeat_timeout`` (the registry's deadline timer calls this)."""
@@ -553,7 +771,7 @@ class Connection:
             return  # stale, early or invented: only the latest beat counts
         self._awaited_echo = None
         self._stop_heartbeats()
-        self._beat_wait = self.registry.beats.add(self)
+        self._beat_wait = self._timers()[0].add(self)
 
     def _stop_heartbeats(self) -> None:
         if self._beat_wait is not None:
@@ -579,7 +797,9 @@ class Connection:
             return
         self._enter(State.ABANDONED if state is State.OPENING and run_on_close else State.CLOSED)
         self.close_reason = reason
-        self._release(reason)
+        # A v5 client told that the server ended its session does not reconnect.
+        farewell = reason == "server close" and state is not State.CONNECTING and self.dialect is not SOCKET_IO_06
+        self._release(reason, dialects.SocketIO5.disconnected() if farewell else [])
         if state is State.OPEN:
             log.info("close %s %s from %s (%s)", self.protocol, self.short_id, self.request.remote_ip, reason)
             self._finish_close(run_on_close=True)
@@ -587,7 +807,7 @@ class Connection:
             log.info("not opened %s %s from %s (%s)", self.protocol, self.short_id, self.request.remote_ip, reason)
             self._finish_close(run_on_close=False)
 
-    def _release(self, reason: str) -> None:
+    def _release(self, reason: str, farewell: list[Frame]) -> None:
         """Let go of everything the connection holds; every step runs even if another raised."""
         transport, self._transport = self._transport, None
         lingering, self._lingering = self._lingering, set()
@@ -599,6 +819,8 @@ class Connection:
                 if slow or mid_write:
                     transport.abort()
                 else:
+                    if farewell:
+                        transport.push_frames(farewell)
                     transport.terminate(reason)
 
         self._run_steps(
@@ -619,6 +841,7 @@ class Connection:
         self._writing = False
         self._inbox = deque()
         self._inbox_size = 0
+        self._acks.clear()
 
     def _run_steps(self, steps: Iterable[Callable[[], object]]) -> None:
         for step in steps:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextvars
+import logging
 import operator
 import secrets
 import weakref
@@ -25,6 +26,7 @@ import tornado.routing
 import tornado.web
 
 from tornad_io import unrouted
+from tornad_io.dialects import Dialect, Frame, Outgoing
 from tornad_io.relay import RedisRelay, RelayedBroadcast
 from tornad_io.settings import Settings
 from tornad_io.timers import FifoTimer
@@ -46,6 +48,7 @@ __all__ = [
     "stats",
 ]
 
+log = logging.getLogger(__name__)
 
 #: Recipients a broadcast writes to per IOLoop iteration (the rest follow on the next ones).
 BROADCAST_SLICE = 256
@@ -121,6 +124,11 @@ class Registry:
         self.echo_deadlines: FifoTimer[Connection] = FifoTimer(
             settings.heartbeat_timeout, operator.methodcaller("echo_overdue")
         )
+        #: The same two for v5 connections: Engine.IO pings and their pongs.
+        self.pings: FifoTimer[Connection] = FifoTimer(settings.ping_interval, operator.methodcaller("beat"))
+        self.pong_deadlines: FifoTimer[Connection] = FifoTimer(
+            settings.ping_timeout, operator.methodcaller("echo_overdue")
+        )
         #: The 408 deadline of every HTTP transport request whose body is still arriving: its
         #: ``body_timed_out()`` runs ``socket_io_body_timeout`` after its head unless cancelled first.
         self.body_deadlines: FifoTimer[Any] = FifoTimer(settings.body_timeout, operator.methodcaller("body_timed_out"))
@@ -165,6 +173,13 @@ class Registry:
             if self._sweeper is None:
                 self._sweeper = tornado.ioloop.PeriodicCallback(self.sweep, self.sweep_interval * 1000)
                 self._sweeper.start()
+
+    def stop_sweeping(self, connection: Connection) -> None:
+        """``connection`` left polling (a v5 upgrade): it has nothing left for the sweeper."""
+        if self._pollers.pop(connection.session_id, None) is not None and not self._pollers:
+            if self._sweeper is not None:
+                self._sweeper.stop()
+                self._sweeper = None
 
     def get(self, session_id: str) -> Connection | None:
         return self._connections.get(session_id)
@@ -227,18 +242,41 @@ class Registry:
             return list(candidates)
         return [connection for connection in candidates if connection.session_id not in excluded]
 
-    def deliver(self, handler_class: type, frame: str, rooms: frozenset[str] | None, excluded: frozenset[str]) -> int:
-        """Queue ``frame`` for this process's recipients and write it out; how many got it.
+    def deliver(
+        self, handler_class: type, outgoing: Outgoing, rooms: frozenset[str] | None, excluded: frozenset[str]
+    ) -> int:
+        """Queue ``outgoing`` for this process's recipients and write it out; how many got it.
 
-        Every recipient has the frame in its queue when this returns, so
+        It is encoded once per dialect (0.6, v5), not once per recipient; 0.6
+        recipients of a broadcast they cannot receive (an event, ``bytes``)
+        are skipped, with one log line.  Every recipient has the frames in
+        its queue when this returns, so
         whatever is sent to them afterwards arrives after it.  The writes
         (a system call each) go ``BROADCAST_SLICE`` recipients per IOLoop
         iteration, so a broadcast to thousands never holds the loop for long.
         """
         recipients = self.recipients(handler_class, rooms, excluded)
-        due = [connection for connection in recipients if connection.enqueue_frame(frame)]
+        due: list[Connection] = []
+        encoded: dict[Dialect, list[Frame] | None] = {}
+        skipped = 0
+        for connection in recipients:
+            dialect = connection.dialect
+            if dialect in encoded:
+                frames = encoded[dialect]
+            else:
+                frames = encoded[dialect] = outgoing.frames_for(dialect)
+            if frames is None:
+                skipped += 1
+            elif connection.enqueue_frames(frames):
+                due.append(connection)
+        if skipped:
+            log.warning(
+                "a broadcast of %s skipped %d Socket.IO 0.6 client(s): they cannot receive events or bytes",
+                "bytes" if outgoing.event == "message" else f"event {outgoing.event!r}",
+                skipped,
+            )
         self._write_out(due, 0)
-        return len(recipients)
+        return len(recipients) - skipped
 
     def _write_out(self, due: list[Connection], start: int) -> None:
         end = start + BROADCAST_SLICE
@@ -248,21 +286,21 @@ class Registry:
             tornado.ioloop.IOLoop.current().add_callback(self._write_out, due, end)
 
     def broadcast(
-        self, handler_class: type, frame: str, rooms: frozenset[str] | None, excluded: frozenset[str]
+        self, handler_class: type, outgoing: Outgoing, rooms: frozenset[str] | None, excluded: frozenset[str]
     ) -> None:
         """Deliver here, and relay to the other processes; from any thread."""
         loop = self.loop
         if loop is not None and tornado.ioloop.IOLoop.current(instance=False) is not loop:
-            loop.add_callback(self.broadcast, handler_class, frame, rooms, excluded)
+            loop.add_callback(self.broadcast, handler_class, outgoing, rooms, excluded)
             return
-        self.deliver(handler_class, frame, rooms, excluded)
+        self.deliver(handler_class, outgoing, rooms, excluded)
         if self.relay is not None:
-            self.relay.publish(RelayedBroadcast(class_key(handler_class), frame, rooms, excluded))
+            self.relay.publish(RelayedBroadcast(class_key(handler_class), outgoing, rooms, excluded))
 
     def _relayed(self, broadcast: RelayedBroadcast) -> None:
         handler_class = self.handler_classes.get(broadcast.handler_class)
         if handler_class is not None:
-            self.deliver(handler_class, broadcast.frame, broadcast.rooms, broadcast.excluded)
+            self.deliver(handler_class, broadcast.outgoing, broadcast.rooms, broadcast.excluded)
 
     # -- timers and shutdown ------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import simplejson
 
+from tornad_io.dialects import Outgoing
+
 if TYPE_CHECKING:
     import redis.asyncio
 
@@ -50,7 +52,7 @@ class RelayedBroadcast:
     """One broadcast as it travels between processes."""
 
     handler_class: str  # the class's dotted name
-    frame: str
+    outgoing: Outgoing
     rooms: frozenset[str] | None
     excluded: frozenset[str]
 
@@ -59,7 +61,7 @@ class RelayedBroadcast:
             {
                 "from": PROCESS_ID,
                 "class": self.handler_class,
-                "frame": self.frame,
+                **self.outgoing.to_wire(),
                 "rooms": None if self.rooms is None else sorted(self.rooms),
                 "exclude": sorted(self.excluded),
             }
@@ -74,7 +76,7 @@ class RelayedBroadcast:
             rooms = message.get("rooms")
             return str(message["from"]), cls(
                 str(message["class"]),
-                str(message["frame"]),
+                Outgoing.from_wire(message),
                 None if rooms is None else frozenset(map(str, rooms)),
                 frozenset(map(str, message["exclude"])),
             )

@@ -48,6 +48,10 @@ class Settings:
     ``socket_io_max_buffer_size``      1 MiB      bytes waiting to be written before "slow client"
     ``socket_io_client_js``            None       the 0.6 client file, served at /<resource>/socket.io.js
     ``socket_io_websocket_takeover``   True       read plain-TCP websockets with tornad_io's own reader
+    ``socket_io_v5``                   True       also serve socket.io-client 3.x/4.x (``?EIO=4``)
+    ``socket_io_ping_interval``        25.0       v5: seconds between Engine.IO pings
+    ``socket_io_ping_timeout``         20.0       v5: seconds allowed for a pong
+    ``socket_io_max_pending_acks``     1000       v5: emit callbacks awaiting the client's ack
     =================================  =========  ==========================================
     """
 
@@ -69,6 +73,10 @@ class Settings:
     max_buffer_size: int = 1 << 20
     client_js: str | None = None
     websocket_takeover: bool = True
+    v5: bool = True
+    ping_interval: float = 25.0
+    ping_timeout: float = 20.0
+    max_pending_acks: int = 1000
 
     @classmethod
     def from_application(cls, settings: Mapping[str, Any]) -> Settings:
@@ -99,6 +107,10 @@ class Settings:
             max_buffer_size=int(settings.get("socket_io_max_buffer_size", 1 << 20)),
             client_js=_client_js(settings.get("socket_io_client_js")),
             websocket_takeover=bool(settings.get("socket_io_websocket_takeover", True)),
+            v5=bool(settings.get("socket_io_v5", True)),
+            ping_interval=float(settings.get("socket_io_ping_interval", 25.0)),
+            ping_timeout=float(settings.get("socket_io_ping_timeout", 20.0)),
+            max_pending_acks=int(settings.get("socket_io_max_pending_acks", 1000)),
         )
         session_options(values.session_opts)  # a key Beaker does not know fails here, not at first use
         if not re.fullmatch(r"(?:[g-z][0-9a-z]*)?", values.worker_tag):
@@ -106,10 +118,18 @@ class Settings:
                 "socket_io_worker_tag must be a letter from g to z followed by letters or digits (e.g. 'w1'), "
                 "so that it cannot be mistaken for the hexadecimal part of a session id"
             )
-        for name in ("heartbeat_interval", "heartbeat_timeout", "poll_timeout", "close_timeout", "body_timeout"):
+        for name in (
+            "heartbeat_interval",
+            "heartbeat_timeout",
+            "poll_timeout",
+            "close_timeout",
+            "body_timeout",
+            "ping_interval",
+            "ping_timeout",
+        ):
             if getattr(values, name) <= 0:
                 raise ValueError(f"socket_io_{name} must be a positive number of seconds")
-        for name in ("max_message_size", "max_frames", "max_pending_messages", "max_buffer_size"):
+        for name in ("max_message_size", "max_frames", "max_pending_messages", "max_buffer_size", "max_pending_acks"):
             if getattr(values, name) <= 0:
                 raise ValueError(f"socket_io_{name} must be a positive whole number")
         return values

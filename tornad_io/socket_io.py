@@ -21,14 +21,14 @@ awaits.
 from __future__ import annotations
 
 import http.cookies
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import tornado.httputil
 import tornado.web
 
 from tornad_io.beaker_session import open_session
-from tornad_io.codec import encode_message
+from tornad_io.dialects import Outgoing
 from tornad_io.registry import Registry, current_registry, registries_serving, registry_for, running_loop_registries
 from tornad_io.routing import Rule, build_rule
 
@@ -76,6 +76,15 @@ class SocketIOHandler:
         Runs exactly once per connection that was opened.
         """
 
+    def on_event(self, event: str, *args: Any) -> Any:
+        """v5: the client emitted ``event`` (any name but ``message``, which goes to ``on_message``).
+
+        When the client passed an ack callback, the return value (awaited, if
+        a coroutine) is its answer: ``None`` an ack with no arguments, a tuple
+        that many arguments, anything else one.  ``bytes`` arrive for the
+        client's ``ArrayBuffer``/``Blob`` data.
+        """
+
     # -- talking to the client --------------------------------------------------------------
 
     def send(self, message: Any) -> None:
@@ -86,6 +95,15 @@ class SocketIOHandler:
         Sending after the connection closed does nothing.
         """
         self._connection.send(message)
+
+    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+        """v5: emit ``event`` to the client (its ``socket.on(event, ...)``), ``bytes`` as binary.
+
+        ``callback``, if given, is called with the client's ack arguments.
+        Raises ``TypeError`` on a 0.6 connection, whose client has no events
+        (``self.protocol_version`` says which one this is).
+        """
+        self._connection.emit(event, args, callback)
 
     def close(self) -> None:
         """End this connection; ``on_close`` follows on a later IOLoop iteration."""
@@ -117,8 +135,33 @@ class SocketIOHandler:
         if isinstance(room, SocketIOHandler) or _is_handlers(room):
             # The 2010-era call broadcast(message, handler) meant exclude.
             room, exclude = None, room
+        cls._broadcast(Outgoing.message(message), room, exclude, application)
+
+    @classmethod
+    def broadcast_event(
+        cls,
+        event: str,
+        *args: Any,
+        room: str | Iterable[str] | None = None,
+        exclude: SocketIOHandler | Iterable[SocketIOHandler] | None = None,
+        application: tornado.web.Application | None = None,
+    ) -> None:
+        """:meth:`emit` to every v5 connection that :meth:`broadcast` would reach.
+
+        Socket.IO 0.6 clients have no events: they are skipped.  No acks: a
+        broadcast has no single answer to wait for.
+        """
+        cls._broadcast(Outgoing.named_event(event, args), room, exclude, application)
+
+    @classmethod
+    def _broadcast(
+        cls,
+        outgoing: Outgoing,
+        room: str | Iterable[str] | None,
+        exclude: SocketIOHandler | Iterable[SocketIOHandler] | None,
+        application: tornado.web.Application | None,
+    ) -> None:
         rooms = _room_names(room)
-        frame = encode_message(message)
         if exclude is None:
             excluded: frozenset[str] = frozenset()
         elif isinstance(exclude, SocketIOHandler):
@@ -126,7 +169,7 @@ class SocketIOHandler:
         else:
             excluded = frozenset(handler.session_id for handler in exclude)
         for registry in _target_registries(cls, application):
-            registry.broadcast(cls, frame, rooms, excluded)
+            registry.broadcast(cls, outgoing, rooms, excluded)
 
     # -- rooms ------------------------------------------------------------------------------
 
@@ -162,6 +205,11 @@ class SocketIOHandler:
     def protocol(self) -> str:
         """The transport's name, e.g. ``"websocket"`` or ``"xhr-polling"``."""
         return self._connection.protocol
+
+    @property
+    def protocol_version(self) -> str:
+        """``"0.6"`` for the 2010 client, ``"5"`` for socket.io-client 3.x/4.x."""
+        return self._connection.dialect.version
 
     @property
     def session_id(self) -> str:

@@ -163,7 +163,7 @@ class TestDirectFrames(WebSocketTestCase):
         await self.read(ws)
         [connection] = registry_for(self._app).connections()
         protocol = connection._transport.ws_connection  # type: ignore[union-attr]
-        # If Tornado renames either, push_payload silently takes the slower public path: fail here instead.
+        # If Tornado renames either, push_frames silently takes the slower public path: fail here instead.
         assert protocol._compressor is None
         assert protocol.stream is not None
         ws.close()

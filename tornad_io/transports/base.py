@@ -11,16 +11,17 @@ bound route's, for a delegate).
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import tornado.httputil
 import tornado.web
 
 from tornad_io.connection import Connection, HandlerFactory, Transport
+from tornad_io.dialects import Frame
 from tornad_io.origins import Origin
 from tornad_io.registry import Registry
 
-__all__ = ["TransportHandler", "open_arguments", "open_connection", "server_origin", "transport_enabled"]
+__all__ = ["TransportHandler", "joined", "open_arguments", "open_connection", "server_origin", "transport_enabled"]
 
 class TransportHandler(Transport, Protocol):
     """A transport as a Tornado request handler sees it, configured by the route."""
@@ -31,6 +32,11 @@ class TransportHandler(Transport, Protocol):
     application: tornado.web.Application
     request: tornado.httputil.HTTPServerRequest
     connection: Connection | None
+
+
+def joined(frames: list[Frame]) -> str:
+    """The 0.6 payload of ``frames``: their concatenation (0.6 frames are all ``str``)."""
+    return "".join(cast("list[str]", frames))
 
 
 def open_arguments(

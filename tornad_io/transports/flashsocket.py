@@ -33,7 +33,8 @@ import tornado.iostream
 
 from tornad_io.codec import ProtocolError
 from tornad_io.connection import Connection, TransportKind
-from tornad_io.transports.base import open_connection, transport_enabled
+from tornad_io.dialects import Frame
+from tornad_io.transports.base import joined, open_connection, transport_enabled
 from tornad_io.transports.websocket import WebSocketTransport
 
 __all__ = ["Draft76Socket", "FlashSocketTransport", "draft76_answer"]
@@ -245,11 +246,11 @@ class Draft76Socket:
 
     # -- Transport -------------------------------------------------------------------------
 
-    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
+    def push_frames(self, frames: list[Frame]) -> asyncio.Future[None] | None:
         if self._hang_up_task is not None or self.stream.closed():
             return None  # the read loop reports the loss
         try:
-            return self.stream.write(b"\x00" + payload.encode("utf-8") + b"\xff")
+            return self.stream.write(b"\x00" + joined(frames).encode("utf-8") + b"\xff")
         except tornado.iostream.StreamClosedError:
             return None
 

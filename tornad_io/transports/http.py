@@ -32,6 +32,7 @@ import tornado.web
 
 from tornad_io.codec import Message, ProtocolError, TooManyFrames, decode_payload
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
+from tornad_io.dialects import Frame
 from tornad_io.registry import Registry, registry_for
 from tornad_io.settings import Settings
 from tornad_io.timers import FifoTimer, Wait
@@ -443,7 +444,7 @@ class HTTPTransport(tornado.web.RequestHandler):
         self.write(body)
 
     @abc.abstractmethod
-    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
+    def push_frames(self, frames: list[Frame]) -> asyncio.Future[None] | None:
         """Write one payload to the client (see ``Transport``)."""
 
     @abc.abstractmethod

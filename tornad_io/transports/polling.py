@@ -44,9 +44,10 @@ import tornado.web
 
 from tornad_io.codec import Message, decode_payload
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
+from tornad_io.dialects import Frame
 from tornad_io.registry import ApplicationRoute, Registry, bind_routes, registry_for
 from tornad_io.timers import FifoTimer, Wait
-from tornad_io.transports.base import open_connection
+from tornad_io.transports.base import joined, open_connection
 from tornad_io.transports.http import (
     NO_STORE,
     PREFLIGHT,
@@ -117,7 +118,7 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
     """One request of a polling transport, and, while a poll is held, the session's transport.
 
     ``GET`` with no session id is the handshake; with one, a poll, held until
-    the connection has something for the client (``push_payload``) or ends
+    the connection has something for the client (``push_frames``) or ends
     (``terminate``).  ``POST`` is a send, answered ``ok`` once the session
     can take more.  Each request writes exactly one response, and frees its
     timer, its upload claim and the connection's reference to it when it
@@ -349,10 +350,10 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
 
     # -- Transport ---------------------------------------------------------------------------
 
-    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
+    def push_frames(self, frames: list[Frame]) -> asyncio.Future[None] | None:
         if self.answered:
             return None
-        written = self.answer(200, self.content_type, self.render_payload(payload).encode("utf-8"))
+        written = self.answer(200, self.content_type, self.render_payload(joined(frames)).encode("utf-8"))
         if self.connection is not None:
             self.connection.detach(self)
         return written

@@ -17,6 +17,8 @@ import asyncio
 from typing import ClassVar
 
 from tornad_io.connection import TransportKind
+from tornad_io.dialects import Frame
+from tornad_io.transports.base import joined
 from tornad_io.transports.http import HTTPTransport
 
 __all__ = ["StreamingTransport"]
@@ -37,7 +39,7 @@ class StreamingTransport(HTTPTransport):
 
     # -- Transport -------------------------------------------------------------------------
 
-    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
+    def push_frames(self, frames: list[Frame]) -> asyncio.Future[None] | None:
         if self._finished:
             return None
         if not self._started:
@@ -48,7 +50,7 @@ class StreamingTransport(HTTPTransport):
                 stream.set_nodelay(True)  # each chunk is a message: no Nagle wait
             self.start_stream()
             self.flush()  # headers and preamble as their own chunk, as the original server sent them
-        self.write(self.render_payload(payload))
+        self.write(self.render_payload(joined(frames)))
         return self.flush()
 
     def terminate(self, reason: str) -> None:

@@ -38,7 +38,8 @@ import tornado.websocket
 
 from tornad_io import rfc6455
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
-from tornad_io.transports.base import open_connection
+from tornad_io.dialects import Frame
+from tornad_io.transports.base import joined, open_connection
 from tornad_io.transports.messages import deliver
 
 if TYPE_CHECKING:
@@ -317,11 +318,11 @@ class AdoptedWebSocket(asyncio.BufferedProtocol):
 
     # -- Transport ----------------------------------------------------------------------------
 
-    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
+    def push_frames(self, frames: list[Frame]) -> asyncio.Future[None] | None:
         wire = self._wire
         if wire is None or self._closing:
             return None  # connection_lost follows and ends the connection
-        wire.write(rfc6455.text_frame(payload))
+        wire.write(rfc6455.text_frame(joined(frames)))
         return self._drained  # None unless asyncio's buffer is over its high-water mark
 
     def terminate(self, reason: str) -> None:

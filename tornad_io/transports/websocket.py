@@ -17,9 +17,10 @@ import tornado.websocket
 
 from tornad_io import rfc6455
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
+from tornad_io.dialects import Frame
 from tornad_io.origins import Origin
 from tornad_io.registry import registry_for
-from tornad_io.transports.base import open_connection, server_origin, transport_enabled
+from tornad_io.transports.base import joined, open_connection, server_origin, transport_enabled
 from tornad_io.transports.messages import deliver
 from tornad_io.transports.takeover import adoptable_stream, take_over
 
@@ -96,7 +97,8 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
 
     # -- Transport -------------------------------------------------------------------------
 
-    def push_payload(self, payload: str) -> asyncio.Future[None] | None:
+    def push_frames(self, frames: list[Frame]) -> asyncio.Future[None] | None:
+        payload = joined(frames)
         protocol = self.ws_connection
         if protocol is None or protocol.is_closing():
             return None  # on_close follows and ends the connection
