@@ -31,7 +31,17 @@ setup(
         "test": test_requires,
         # selenium drives WebKitGTK and websocket-client speaks WebDriver BiDi to Firefox (tests/engines.py);
         # uvloop lets the bench smoke test run the websocket takeover on uvloop's transports too
-        "dev": [*test_requires, "selenium", "websocket-client", "docutils", "mypy", "ruff", "uvloop"],
+        "dev": [
+            *test_requires,
+            "selenium",
+            "websocket-client",
+            "docutils",
+            "mypy",
+            "ruff",
+            "uvloop",
+            # the official Python client of Socket.IO v5, which the v5 tests connect with
+            "python-socketio[asyncio-client]>=5.11",
+        ],
     },
     classifiers=[
         "Development Status :: 4 - Beta",

@@ -26,6 +26,7 @@ from tornad_io.connection import HandlerFactory, TransportKind
 from tornad_io.pages import ClientScriptHandler, ResourceInfoHandler
 from tornad_io.settings import ALL_PROTOCOLS
 from tornad_io.transports import TRANSPORTS
+from tornad_io.transports.engine import EnginePolling, EngineRefusal, EngineWebSocket
 from tornad_io.transports.polling import PollBootstrap, PollingTransport, PollRoute
 
 __all__ = ["URLPattern", "build_rule"]
@@ -62,6 +63,32 @@ class URLPattern(tornado.routing.Matcher):
                 text: str = value  # type: ignore[assignment]
                 kwargs[name] = text.encode("latin-1") if "%" not in text else _unquote(text)
         return {"path_args": [], "path_kwargs": kwargs}
+
+
+class EngineURLPattern(URLPattern):
+    """:class:`URLPattern` for Engine.IO requests: the path, and ``EIO=4&transport=<transport>`` in the query.
+
+    With ``transport`` ``None`` it matches every request with an ``EIO``
+    argument (the ones the more specific rules before it did not take).
+    """
+
+    def __init__(self, pattern: str, transport: str | None) -> None:
+        super().__init__(pattern)
+        self.transport = None if transport is None else [transport.encode("ascii")]
+
+    def __repr__(self) -> str:
+        return f"EngineURLPattern({self.regex.pattern!r}, {self.transport!r})"
+
+    def match(self, request: tornado.httputil.HTTPServerRequest) -> dict[str, Any] | None:
+        query = request.query_arguments
+        if "EIO" not in query:
+            return None
+        if self.transport is not None and (query["EIO"] != _EIO4 or query.get("transport") != self.transport):
+            return None
+        return super().match(request)
+
+
+_EIO4 = [b"4"]
 
 
 def _unquote(value: str) -> bytes:
@@ -110,6 +137,12 @@ def build_rule(
             bootstraps.append((pattern, PollBootstrap, options))
         else:
             others.append((pattern, transport, options))
+    # Engine.IO (socket.io-client 3.x/4.x) at /<resource>[<sep><extra>]/?EIO=4&transport=...
+    engine = prefix + "/?"
+    polls.append((EngineURLPattern(engine, "polling"), PollRoute(EnginePolling), options))
+    bootstraps.append((EngineURLPattern(engine, "polling"), PollBootstrap, options))
+    others.append((EngineURLPattern(engine, "websocket"), EngineWebSocket, options))
+    others.append((EngineURLPattern(engine, None), EngineRefusal, options))
     transports = polls + bootstraps + others
     transports.append((URLPattern(prefix + r"/socket\.io\.js"), ClientScriptHandler, options))
     transports.append((URLPattern(prefix + "/?"), ResourceInfoHandler, options))

@@ -17,11 +17,19 @@ import tornado.httputil
 import tornado.web
 
 from tornad_io.connection import Connection, HandlerFactory, Transport
-from tornad_io.dialects import Frame
+from tornad_io.dialects import Frame, SocketIO5
 from tornad_io.origins import Origin
 from tornad_io.registry import Registry
 
-__all__ = ["TransportHandler", "joined", "open_arguments", "open_connection", "server_origin", "transport_enabled"]
+__all__ = [
+    "TransportHandler",
+    "joined",
+    "open_arguments",
+    "open_connection",
+    "open_engine_connection",
+    "server_origin",
+    "transport_enabled",
+]
 
 class TransportHandler(Transport, Protocol):
     """A transport as a Tornado request handler sees it, configured by the route."""
@@ -66,6 +74,31 @@ def transport_enabled(registry: Registry, protocol: str) -> bool:
 def server_origin(request: tornado.httputil.HTTPServerRequest) -> Origin | None:
     """The origin this request reached: its scheme (``X-Forwarded-Proto`` with xheaders) and Host."""
     return Origin.of_server(request.protocol, request.host)
+
+
+def open_engine_connection(
+    transport: TransportHandler, path_kwargs: dict[str, Any], upgrades: list[str]
+) -> Connection:
+    """A new v5 session (an Engine.IO handshake) carried first by ``transport``.
+
+    The handshake is written at once; ``on_open`` waits for the client's CONNECT.
+    """
+    settings = transport.registry.settings
+    connection = Connection(
+        transport.handler_class,
+        transport.registry,
+        transport.application,
+        transport.request,
+        transport.protocol,
+        SocketIO5(),
+    )
+    transport.connection = connection
+    handshake = SocketIO5.opening(
+        connection.session_id, upgrades, settings.ping_interval, settings.ping_timeout, settings.max_message_size
+    )
+    args, kwargs = open_arguments(transport.extra_re, path_kwargs)
+    connection.start_engine(transport, handshake, args, kwargs)
+    return connection
 
 
 def open_connection(transport: TransportHandler, path_kwargs: dict[str, Any]) -> Connection:

@@ -26,6 +26,7 @@ _INDEX = re.compile(rb"(?:.*/)?(\d{1,6})")
 
 class JSONPPollingTransport(XHRPollingTransport):
     protocol: ClassVar[str] = "jsonp-polling"
+    enabled_as: ClassVar[str] = "jsonp-polling"
     content_type: ClassVar[str] = "text/javascript; charset=UTF-8"
 
     callback_index = "0"

@@ -126,6 +126,8 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
     """
 
     protocol: ClassVar[str]
+    #: The ``enabled_protocols`` name that switches this transport on (Engine.IO polling: ``xhr-polling``).
+    enabled_as: ClassVar[str]
     kind: ClassVar[TransportKind] = TransportKind.POLL
     content_type: ClassVar[str] = PLAIN_TEXT
 
@@ -174,7 +176,7 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
         if method != "GET" and method != "POST" and method != "OPTIONS":
             self.refuse(Refusal(405, "Method Not Allowed", f" ({self.protocol} takes GET, POST and OPTIONS)"))
             return
-        refusal = request_refusal(self.registry, self.protocol, request)
+        refusal = request_refusal(self.registry, self.enabled_as, request)
         if refusal is not None:
             self.refuse(refusal)
             return
@@ -254,7 +256,7 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
                 self.refuse(Refusal(400, "The URL is not UTF-8", f" ({exc})"))
                 return
             wire.set_close_callback(self.on_connection_close)
-            open_connection(self, kwargs)
+            self.open_session(kwargs)
         if not self.answered and wire.stream.closed():
             # The request came with the client's FIN: Tornado will not call the close callback.
             self.on_connection_close()
@@ -264,10 +266,9 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
         assert connection is not None  # claimed in headers_received
         refusal = upload_backlog_refusal(connection)
         if refusal is None:
-            decoded = decode_upload(bytes(self.body), self.registry.settings, self.decode)
-            self.body = bytearray()
-            if not isinstance(decoded, Refusal):
-                connection.receive(*decoded)
+            body, self.body = bytes(self.body), bytearray()
+            refusal = self.receive_upload(connection, body)
+            if refusal is None:
                 readable = connection.until_readable()
                 if readable is None:
                     self.answer(200, PLAIN_TEXT, b"ok")
@@ -276,8 +277,23 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
                     self.wire.set_close_callback(self.on_connection_close)
                     readable.add_done_callback(lambda _: self.answer(200, PLAIN_TEXT, b"ok"))
                 return
-            refusal = decoded
         self.refuse(refusal)
+
+    def open_session(self, path_kwargs: dict[str, str | None]) -> None:
+        """Open the session a handshake GET asks for (Engine.IO opens a v5 one)."""
+        open_connection(self, path_kwargs)
+
+    def receive_upload(self, connection: Connection, body: bytes) -> Refusal | None:
+        """Hand a POST's body to ``connection``, or say why it is refused (400)."""
+        decoded = decode_upload(body, self.registry.settings, self.decode)
+        if isinstance(decoded, Refusal):
+            return decoded
+        connection.receive(*decoded)
+        return None
+
+    def render(self, frames: list[Frame]) -> bytes:
+        """The body of a poll's answer carrying ``frames``."""
+        return self.render_payload(joined(frames)).encode("utf-8")
 
     def decode(self, payload: str, max_frame: int, max_frames: int) -> list[Message]:
         """Messages of a posted payload (the jsonp form needs a CRLF-aware reading)."""
@@ -353,7 +369,7 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
     def push_frames(self, frames: list[Frame]) -> asyncio.Future[None] | None:
         if self.answered:
             return None
-        written = self.answer(200, self.content_type, self.render_payload(joined(frames)).encode("utf-8"))
+        written = self.answer(200, self.content_type, self.render(frames))
         if self.connection is not None:
             self.connection.detach(self)
         return written

@@ -30,7 +30,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, cast
 
 import tornado.iostream
@@ -39,7 +39,6 @@ import tornado.websocket
 from tornad_io import rfc6455
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.dialects import Frame
-from tornad_io.transports.base import joined, open_connection
 from tornad_io.transports.messages import deliver
 
 if TYPE_CHECKING:
@@ -92,6 +91,12 @@ class UpgradedHandler(Protocol):
 
     @property
     def ws_connection(self) -> tornado.websocket.WebSocketProtocol | None: ...
+
+    @property
+    def open_session(self) -> Callable[[Any, dict[str, Any]], None]: ...
+
+    @property
+    def wire_bytes(self) -> Callable[[list[Frame]], bytes]: ...
 
     def get_compression_options(self) -> dict[str, Any] | None: ...
 
@@ -174,6 +179,8 @@ class AdoptedWebSocket(asyncio.BufferedProtocol):
         self.application: tornado.web.Application = handler.application
         self.request: tornado.httputil.HTTPServerRequest = handler.request
         self.connection: Connection | None = None
+        self._open_session = handler.open_session
+        self._wire_bytes = handler.wire_bytes
         self._open_kwargs: dict[str, Any] | None = path_kwargs
         self._replay = replay
         self._reader = rfc6455.FrameReader(self.registry.settings.max_message_size)
@@ -194,7 +201,7 @@ class AdoptedWebSocket(asyncio.BufferedProtocol):
         # uvloop's transports have the asyncio.Transport methods without subclassing it.
         self._wire = cast(asyncio.Transport, transport)
         kwargs, self._open_kwargs = self._open_kwargs or {}, None
-        open_connection(self, kwargs)
+        self._open_session(self, kwargs)
         replay, self._replay = self._replay, b""
         if replay:
             self._received(replay)
@@ -254,7 +261,7 @@ class AdoptedWebSocket(asyncio.BufferedProtocol):
                     self._close_wire()
                 continue
             if isinstance(event, (str, rfc6455.Binary)):
-                refusal = deliver(connection, event if isinstance(event, str) else event.data)
+                refusal = deliver(self, connection, event if isinstance(event, str) else event.data)
                 if refusal is not None:
                     self._fail(*refusal)
                     continue
@@ -322,7 +329,7 @@ class AdoptedWebSocket(asyncio.BufferedProtocol):
         wire = self._wire
         if wire is None or self._closing:
             return None  # connection_lost follows and ends the connection
-        wire.write(rfc6455.text_frame(joined(frames)))
+        wire.write(self._wire_bytes(frames))
         return self._drained  # None unless asyncio's buffer is over its high-water mark
 
     def terminate(self, reason: str) -> None:

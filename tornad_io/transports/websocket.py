@@ -20,7 +20,7 @@ from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.dialects import Frame
 from tornad_io.origins import Origin
 from tornad_io.registry import registry_for
-from tornad_io.transports.base import joined, open_connection, server_origin, transport_enabled
+from tornad_io.transports.base import TransportHandler, joined, open_connection, server_origin, transport_enabled
 from tornad_io.transports.messages import deliver
 from tornad_io.transports.takeover import adoptable_stream, take_over
 
@@ -77,15 +77,28 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
         # Messages are small and already coalesced while a write is pending; Nagle's
         # algorithm would only add a delayed-ACK wait to each echo.
         self.set_nodelay(True)
-        open_connection(self, kwargs)
+        self.open_session(self, kwargs)
         return None
+
+    # What differs between the 0.6 websocket and Engine.IO's, for both readers (static: the
+    # reader that takes the socket over keeps the functions, not this handler).
+
+    @staticmethod
+    def open_session(transport: TransportHandler, path_kwargs: dict[str, Any]) -> None:
+        """Open (or, for an Engine.IO upgrade, join) the session this websocket carries."""
+        open_connection(transport, path_kwargs)
+
+    @staticmethod
+    def wire_bytes(frames: list[Frame]) -> bytes:
+        """The WebSocket frames that carry ``frames``: one text message holding the 0.6 payload."""
+        return rfc6455.text_frame(joined(frames))
 
     def on_message(self, message: str | bytes) -> asyncio.Future[None] | None:
         """Feed one payload; while the handler lags behind, Tornado reads no further (backpressure)."""
         connection = self.connection
         if connection is None:
             return None
-        refusal = deliver(connection, message)
+        refusal = deliver(self, connection, message)
         if refusal is not None:
             self.close(*refusal)
             return None
@@ -98,7 +111,6 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
     # -- Transport -------------------------------------------------------------------------
 
     def push_frames(self, frames: list[Frame]) -> asyncio.Future[None] | None:
-        payload = joined(frames)
         protocol = self.ws_connection
         if protocol is None or protocol.is_closing():
             return None  # on_close follows and ends the connection
@@ -109,16 +121,20 @@ class WebSocketTransport(tornado.websocket.WebSocketHandler):
             # and a broadcast builds its frame once for every receiver (bench/README.md).
             # A compressing protocol goes the public way.
             try:
-                written: asyncio.Future[None] = stream.write(rfc6455.text_frame(payload))
+                written: asyncio.Future[None] = stream.write(self.wire_bytes(frames))
             except tornado.iostream.StreamClosedError:
                 return None  # on_close follows
             return written
         try:
-            future = self.write_message(payload)
+            future = self.write_messages(frames)
         except tornado.websocket.WebSocketClosedError:
             return None  # on_close follows and ends the connection
         future.add_done_callback(_consume_write_error)
         return future
+
+    def write_messages(self, frames: list[Frame]) -> asyncio.Future[None]:
+        """``frames`` through Tornado's ``write_message`` (a compressing websocket)."""
+        return self.write_message(joined(frames))
 
     def terminate(self, reason: str) -> None:
         self.close(1000, rfc6455.close_reason(reason))

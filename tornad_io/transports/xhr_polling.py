@@ -20,3 +20,4 @@ __all__ = ["XHRPollingTransport"]
 
 class XHRPollingTransport(PollingTransport):
     protocol: ClassVar[str] = "xhr-polling"
+    enabled_as: ClassVar[str] = "xhr-polling"
