@@ -11,6 +11,7 @@ VENV        ?= .venv
 VPY         := $(VENV)/bin/python
 STAMP       := $(VENV)/.sockettornad-io-installed
 CLIENT_JS   := node_modules/socket.io/support/socket.io-client/socket.io.js
+CLIENT_V5_JS := node_modules/socket.io-client/dist/socket.io.min.js
 NPM_STAMP   := node_modules/.sockettornad-io-installed
 PYTEST_ARGS ?=
 
@@ -56,9 +57,10 @@ $(STAMP): setup.py pyproject.toml $(wildcard tornad_io/__init__.py) | $(VPY)
 # (jQuery is for the 2010-style compatibility page). Reinstalled when package.json changes.
 $(NPM_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory _need-npm
-	@echo ">>> npm install (socket.io 0.6.18, for its browser client)"
+	@echo ">>> npm install (socket.io 0.6.18 and socket.io-client 4.x, for their browser clients)"
 	@npm install --no-audit --no-fund --loglevel=error
 	@test -f $(CLIENT_JS) || { echo "error: npm install did not produce $(CLIENT_JS)" >&2; exit 1; }
+	@test -f $(CLIENT_V5_JS) || { echo "error: npm install did not produce $(CLIENT_V5_JS)" >&2; exit 1; }
 	@touch $@
 
 _need-npm:
