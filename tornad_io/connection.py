@@ -225,6 +225,8 @@ class Connection:
         self._open_args: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
         self._acks: dict[int, Callable[..., Any]] = {}
         self._next_ack_id = 0
+        #: v5: the websocket whose upgrade probe succeeded, until its UPGRADE (or its end).
+        self._probe: Transport | None = None
         self.handler: Handler = handler_class(self)
 
     def __repr__(self) -> str:
@@ -465,11 +467,11 @@ class Connection:
                 else:
                     result = on_message(message)
             except Exception:
-                log.exception("on_message of %s raised; the connection goes on", self.short_id)
+                log.exception("%s of %s raised; the connection goes on", _hook_name(message), self.short_id)
                 continue
             if inspect.isawaitable(result):
                 self._busy = True
-                asyncio.ensure_future(result).add_done_callback(self._message_done)
+                asyncio.ensure_future(result).add_done_callback(functools.partial(self._message_done, message))
                 break
 
     def _dispatch(self, item: dialects.Event | dialects.Ack) -> Any:
@@ -518,11 +520,12 @@ class Connection:
         self._busy = False
         self._drain()
 
-    def _message_done(self, future: asyncio.Future[Any]) -> None:
+    def _message_done(self, message: Any, future: asyncio.Future[Any]) -> None:
         self._busy = False
         if not future.cancelled() and future.exception() is not None:
             log.error(
-                "on_message of %s raised; the connection goes on",
+                "%s of %s raised; the connection goes on",
+                _hook_name(message),
                 self.short_id,
                 exc_info=future.exception(),
             )
@@ -677,15 +680,24 @@ class Connection:
         if state is State.OPEN or state is State.CONNECTING:
             self._start_heartbeats()
             self._flush()
+            if self._probe is not None and self._transport is transport and transport.kind is TransportKind.POLL:
+                transport.push_frames([])  # upgrading: the client must not wait on this poll (see release_poll)
 
-    def release_poll(self) -> None:
-        """v5, an upgrade probe succeeded: answer the held poll now, so the client can switch."""
+    def release_poll(self, probe: Transport) -> None:
+        """v5, ``probe`` answered ``3probe``: answer the held poll now, so the client can switch.
+
+        Until the UPGRADE (or the probe's end), every poll is answered at once
+        too: a poll the client sent before it read ``3probe`` would otherwise be
+        held for ``socket_io_poll_timeout``, the client's switch waiting on it.
+        """
+        self._probe = probe
         transport = self._transport
         if transport is not None and transport.kind is TransportKind.POLL:
             transport.push_frames([])
 
     def upgrade(self, transport: Transport) -> None:
         """v5: the client moved this session from polling to ``transport`` (a websocket)."""
+        self._probe = None
         self.protocol = transport.protocol
         self.registry.stop_sweeping(self)
         self.attach(transport)
@@ -702,6 +714,8 @@ class Connection:
     def transport_lost(self, transport: Transport) -> None:
         """The client's end of ``transport`` went away."""
         self._lingering.discard(transport)
+        if transport is self._probe:
+            self._probe = None  # the upgrade failed: polls are held again
         if self._transport is not transport:
             return
         if transport.kind is TransportKind.POLL and (self.state is State.OPEN or self.dialect is not SOCKET_IO_06):
@@ -797,9 +811,10 @@ class Connection:
             return
         self._enter(State.ABANDONED if state is State.OPENING and run_on_close else State.CLOSED)
         self.close_reason = reason
-        # A v5 client told that the server ended its session does not reconnect.
+        # A v5 client told that the server ended its session does not reconnect.  What it was sent
+        # but not yet given (between two polls, or while on_open ran) goes first, as node's server does.
         farewell = reason == "server close" and state is not State.CONNECTING and self.dialect is not SOCKET_IO_06
-        self._release(reason, dialects.SocketIO5.disconnected() if farewell else [])
+        self._release(reason, [*self._outbox, *dialects.SocketIO5.disconnected()] if farewell else [])
         if state is State.OPEN:
             log.info("close %s %s from %s (%s)", self.protocol, self.short_id, self.request.remote_ip, reason)
             self._finish_close(run_on_close=True)
@@ -822,6 +837,8 @@ class Connection:
                     if farewell:
                         transport.push_frames(farewell)
                     transport.terminate(reason)
+            elif farewell:
+                self.registry.keep_farewell(self.session_id, farewell)  # for the client's next poll
 
         self._run_steps(
             (
@@ -904,6 +921,15 @@ class Connection:
                 then(Outcome.REFUSED if future.result() is False else Outcome.ACCEPTED)
 
         task.add_done_callback(finished)
+
+
+def _hook_name(message: Any) -> str:
+    """The user code a client message went to, for the line that logs its exception (v5 has three)."""
+    if type(message) is dialects.Ack:
+        return "the ack callback"
+    if type(message) is dialects.Event and message.name != "message":
+        return "on_event"
+    return "on_message"
 
 
 def _abort_all(transports: Iterable[Transport]) -> None:

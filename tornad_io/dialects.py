@@ -194,7 +194,7 @@ class SocketIO5(Dialect):
         return SocketIO5.packet(SioPacket(SioPacketType.DISCONNECT))
 
     def message(self, value: Any) -> list[Frame]:
-        return self.packet(SioPacket(SioPacketType.EVENT, data=[_MESSAGE_EVENT, value]))
+        return _event_frames(_MESSAGE_EVENT, [value])
 
     def event(self, name: str, args: Sequence[Any], ack_id: int | None) -> list[Frame]:
         if not isinstance(name, str):
@@ -239,6 +239,17 @@ class SocketIO5(Dialect):
         raise socketio5.SocketIOPacketError(f"a client does not send {kind.name}")
 
 
+def _event_frames(name: str, args: Sequence[Any]) -> list[Frame]:
+    """The frames of an EVENT without an ack id: a message, or a broadcast event.
+
+    One ``str`` argument (nearly every message) takes the short way
+    (:func:`~tornad_io.socketio5.event_text`, the same text).
+    """
+    if len(args) == 1 and type(args[0]) is str:
+        return ["4" + socketio5.event_text(name, args[0])]
+    return SocketIO5.packet(SioPacket(SioPacketType.EVENT, data=[name, *args]))
+
+
 # -- broadcasts ----------------------------------------------------------------------------------------------------
 
 
@@ -280,7 +291,7 @@ class Outgoing:
             return None if self.frame06 is None else [self.frame06]
         frames = self._frames5
         if frames is None:
-            frames = self._frames5 = SocketIO5.packet(SioPacket(SioPacketType.EVENT, data=[self.event, *self.args]))
+            frames = self._frames5 = _event_frames(self.event, self.args)
         return frames
 
     # -- between processes (the Redis relay) ----------------------------------------------------------------------

@@ -129,6 +129,12 @@ class Registry:
         self.pong_deadlines: FifoTimer[Connection] = FifoTimer(
             settings.ping_timeout, operator.methodcaller("echo_overdue")
         )
+        #: What v5 polling sessions closed between two polls still owe their client (its queue, a DISCONNECT),
+        #: by session id, kept ``socket_io_close_timeout`` for the next poll to carry.
+        self._farewells: dict[str, list[Frame]] = {}
+        self._farewell_expiries: FifoTimer[str] = FifoTimer(
+            settings.close_timeout, lambda session_id: self._farewells.pop(session_id, None)
+        )
         #: The 408 deadline of every HTTP transport request whose body is still arriving: its
         #: ``body_timed_out()`` runs ``socket_io_body_timeout`` after its head unless cancelled first.
         self.body_deadlines: FifoTimer[Any] = FifoTimer(settings.body_timeout, operator.methodcaller("body_timed_out"))
@@ -180,6 +186,15 @@ class Registry:
             if self._sweeper is not None:
                 self._sweeper.stop()
                 self._sweeper = None
+
+    def keep_farewell(self, session_id: str, frames: list[Frame]) -> None:
+        """Keep the last frames of a closed session whose client is between two polls."""
+        self._farewells[session_id] = frames
+        self._farewell_expiries.add(session_id)
+
+    def take_farewell(self, session_id: str) -> list[Frame] | None:
+        """The frames a poll for the closed session ``session_id`` should carry, once."""
+        return self._farewells.pop(session_id, None)
 
     def get(self, session_id: str) -> Connection | None:
         return self._connections.get(session_id)

@@ -28,6 +28,7 @@ Errors are answered as node's server does: a status and a JSON body
 from __future__ import annotations
 
 import base64
+import dataclasses
 import enum
 import logging
 from typing import Any, ClassVar
@@ -41,7 +42,7 @@ from tornad_io.codec import ProtocolError
 from tornad_io.connection import Connection
 from tornad_io.dialects import SOCKET_IO_06, Frame
 from tornad_io.registry import registry_for
-from tornad_io.transports.base import TransportHandler, open_engine_connection
+from tornad_io.transports.base import TransportHandler, open_engine_connection, transport_enabled
 from tornad_io.transports.http import Refusal, log_refusal
 from tornad_io.transports.polling import PLAIN_TEXT, PollingTransport
 from tornad_io.transports.websocket import WebSocketTransport
@@ -85,6 +86,18 @@ def _code_of(refusal: Refusal) -> EngineError:
     if refusal.status == 403:
         return EngineError.FORBIDDEN
     return EngineError.BAD_REQUEST
+
+
+def _as_engine_error(refusal: Refusal) -> tuple[Refusal, EngineError]:
+    """``refusal`` as Engine.IO answers it, and its error code.
+
+    An unknown session is a 400 there (0.6 says 404): the refusal is
+    rewritten before it is logged, so the log line names the status sent.
+    """
+    code = _code_of(refusal)
+    if code is EngineError.UNKNOWN_SID:
+        refusal = dataclasses.replace(refusal, status=400)
+    return refusal, code
 
 
 def engine_refusal(request: tornado.httputil.HTTPServerRequest, enabled: bool) -> Refusal | None:
@@ -164,12 +177,21 @@ class EnginePolling(PollingTransport):
             self.answer(200, PLAIN_TEXT, b"1")  # CLOSE: the client's engine closes (and reconnects)
 
     def refuse(self, refusal: Refusal) -> None:
-        """Log why, then answer with the refusal's status and Engine.IO's JSON error."""
+        """Log why, then answer with the refusal's status and Engine.IO's JSON error.
+
+        A poll for a session the server closed since the last poll gets its
+        DISCONNECT instead, so that the client does not reconnect.
+        """
+        session_id = self.path_kwargs.get("session_id")
+        if refusal.status == 404 and self.request.method == "GET" and session_id:
+            farewell = self.registry.take_farewell(session_id.decode("latin-1"))
+            if farewell is not None:
+                self.answer(200, PLAIN_TEXT, self.render([*farewell, "1"]))
+                return
+        refusal, code = _as_engine_error(refusal)
         log_refusal(self.request.method, self.request.path, refusal)
         self._cors = ()
-        code = _code_of(refusal)
-        status = 400 if code is EngineError.UNKNOWN_SID else refusal.status
-        self.answer(status, JSON_TYPE, error_body(code), reason=refusal.reason)
+        self.answer(refusal.status, JSON_TYPE, error_body(code), reason=refusal.reason)
 
 
 class EngineWebSocket(WebSocketTransport):
@@ -180,16 +202,18 @@ class EngineWebSocket(WebSocketTransport):
     async def get(self, *args: Any, **kwargs: Any) -> None:
         refusal = engine_refusal(self.request, self.registry.settings.v5)
         sid = query_value(self.request, "sid")
-        if refusal is None and sid is not None:
+        if refusal is None and not transport_enabled(self.registry, self.protocol):
+            refusal = Refusal(403, "websocket is not enabled")  # as a disabled polling: the same JSON error
+        elif refusal is None and sid is not None:
             found = self.registry.get(sid)
             if found is None or found.dialect is SOCKET_IO_06:
                 refusal = Refusal(404, "Unknown or expired session")
             elif found.protocol != "polling":
                 refusal = Refusal(400, "The session is not polling", f" (it is on {found.protocol})")
         if refusal is not None:
+            refusal, code = _as_engine_error(refusal)
             log_refusal(self.request.method, self.request.path, refusal)
-            code = _code_of(refusal)
-            self.set_status(400 if code is EngineError.UNKNOWN_SID else refusal.status)
+            self.set_status(refusal.status)
             self.set_header("Content-Type", JSON_TYPE)
             self.finish(error_body(code))
             return

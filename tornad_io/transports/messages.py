@@ -61,7 +61,7 @@ def _deliver_packet(transport: Transport, connection: Connection, message: str |
         if packet.is_probe and packet.type is engineio.PacketType.PING:
             assert isinstance(_PROBE_ANSWER, str)
             transport.push_frames([_PROBE_ANSWER])
-            connection.release_poll()
+            connection.release_poll(transport)
         elif packet.type is engineio.PacketType.UPGRADE:
             connection.upgrade(transport)
         else:
