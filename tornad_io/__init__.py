@@ -1,7 +1,9 @@
-"""tornad_io: the Socket.IO 0.6 server for Tornado.
+"""tornad_io: the Socket.IO server for Tornado, for the 0.6 client and today's socket.io-client alike.
 
 Subclass :class:`SocketIOHandler`, mount it with ``Handler.routes(...)`` and
-start with :class:`SocketIOServer` or your own ``HTTPServer``.
+start with :class:`SocketIOServer` or your own ``HTTPServer``.  The same
+routes serve the 2010 client (Socket.IO 0.6) and socket.io-client 3.x/4.x
+(Socket.IO v5 over Engine.IO v4).
 """
 
 import tornad_io.websocket.flash  # noqa: F401  (the 2010 path tornad_io.websocket.flash resolves after import)

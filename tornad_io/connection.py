@@ -540,6 +540,10 @@ class Connection:
     def emit(self, event: str, args: tuple[Any, ...], callback: Callable[..., Any] | None = None) -> None:
         """v5: send an event; ``callback`` gets the client's ack arguments.  ``TypeError`` on 0.6."""
         ack_id = None
+        if callback is not None and (self.state is State.CLOSED or self.state is State.ABANDONED):
+            self.dialect.event(event, args, None)  # the same TypeError on 0.6 as before the close
+            log.debug("emit on closed connection %s ignored", self.short_id)
+            return
         if callback is not None:
             ack_id = self._next_ack_id
             frames = self.dialect.event(event, args, ack_id)
