@@ -44,15 +44,18 @@ T = TypeVar("T")
 
 
 class AppServer:
-    """Serve ``application`` on ``127.0.0.1:<free port>`` from a background thread.
+    """Serve ``application`` on ``127.0.0.1:<free port>`` (or ``port``) from a background thread.
 
-    Use it as a context manager.  ``call`` runs a function (or coroutine
+    Use it as a context manager.  A test that restarts a server where its
+    clients expect it passes the old one's ``port`` (Tornado binds with
+    ``SO_REUSEADDR``, so a port just let go of can be taken again at once).  ``call`` runs a function (or coroutine
     function) on the server's IOLoop and returns its result, which is how a
     test reads server-side state without racing the loop.
     """
 
-    def __init__(self, application: tornado.web.Application, **server_options: Any) -> None:
+    def __init__(self, application: tornado.web.Application, port: int = 0, **server_options: Any) -> None:
         self.application = application
+        self._wanted_port = port
         self._server_options = server_options
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -106,7 +109,7 @@ class AppServer:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+        sockets = tornado.netutil.bind_sockets(self._wanted_port, "127.0.0.1")
         self.port = sockets[0].getsockname()[1]
         server = tornado.httpserver.HTTPServer(self.application, **self._server_options)
         server.add_sockets(sockets)

@@ -3,12 +3,15 @@
 Run it from the top of the repository with ``make chatroom`` (or
 ``python examples/chatroom/chatroom.py --port 8888``) and open
 http://127.0.0.1:8888/#kitchen and http://127.0.0.1:8888/#garden in a few
-browser tabs (no ``#name`` means ``#lobby``).
+browser tabs (no ``#name`` means ``#lobby``).  http://127.0.0.1:8888/v5#kitchen
+is the same page on today's socket.io-client 4.x (Socket.IO v5): its tabs
+chat with the 0.6 tabs of the same channel, through the same ``ChatHandler``.
 
 A page's channel is part of its Socket.IO URL: the page connects with the
-0.6 client option ``resource: "chat/<channel>"``, the route below only
-accepts names matching ``CHANNEL``, and ``on_open`` joins the tornad_io room
-of that name.  Whatever the whole channel hears goes out as ``broadcast(..., room=name)``.
+0.6 client option ``resource: "chat/<channel>"`` (v5: ``path: "/chat/<channel>/"``),
+the route below only accepts names matching ``CHANNEL``, and ``on_open`` joins
+the tornad_io room of that name.  Whatever the whole channel hears goes out as
+``broadcast(..., room=name)``.
 
 What travels over the socket (every message is JSON):
 
@@ -54,6 +57,8 @@ INDEX_HTML = HERE / "index.html"
 REPO_ROOT = HERE.parent.parent
 DEFAULT_CLIENT_JS = REPO_ROOT / "node_modules" / "socket.io" / "support" / "socket.io-client" / "socket.io.js"
 CLIENT_JS_ENV = "SOCKET_IO_CLIENT_JS"
+DEFAULT_CLIENT_V5_JS = REPO_ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
+CLIENT_V5_JS_ENV = "SOCKET_IO_CLIENT_V5_JS"
 
 #: A channel name, as the URL /chat/<channel>/<transport>/... carries it (index.html checks the same).
 CHANNEL = r"(?P<channel>[a-z0-9-]{1,32})"
@@ -66,24 +71,33 @@ USAGE = 'Send {"nick": ...} to join, then {"text": ...} (or a plain string) to t
 
 
 class ClientScriptMissing(FileNotFoundError):
-    """The Socket.IO 0.6 browser client (socket.io.js) could not be found."""
+    """A Socket.IO browser client (0.6's socket.io.js, or socket.io-client 4.x) could not be found."""
 
 
 def find_client_js() -> Path:
     """Where socket.io.js is: ``$SOCKET_IO_CLIENT_JS`` if set, else the repository's node_modules."""
-    configured = os.environ.get(CLIENT_JS_ENV)
+    return _find_script(CLIENT_JS_ENV, DEFAULT_CLIENT_JS, "socket.io.js (Socket.IO 0.6)")
+
+
+def find_client_v5_js() -> Path:
+    """Where socket.io-client 4.x is: ``$SOCKET_IO_CLIENT_V5_JS`` if set, else the repository's node_modules."""
+    return _find_script(CLIENT_V5_JS_ENV, DEFAULT_CLIENT_V5_JS, "socket.io.min.js (socket.io-client 4.x)")
+
+
+def _find_script(env: str, default: Path, what: str) -> Path:
+    configured = os.environ.get(env)
     if configured:
         path = Path(configured).expanduser()
         if not path.is_file():
-            raise ClientScriptMissing(f"{CLIENT_JS_ENV} is set to {configured!r}, which is not a file.")
+            raise ClientScriptMissing(f"{env} is set to {configured!r}, which is not a file.")
         return path
-    if not DEFAULT_CLIENT_JS.is_file():
+    if not default.is_file():
         raise ClientScriptMissing(
-            f"The Socket.IO browser client is missing ({DEFAULT_CLIENT_JS} does not exist).\n"
+            f"The Socket.IO browser client is missing ({default} does not exist).\n"
             "Run `make chatroom` from the top of the repository, or `npm install` there, "
-            f"or point {CLIENT_JS_ENV} at a copy of socket.io.js (Socket.IO 0.6)."
+            f"or point {env} at a copy of {what}."
         )
-    return DEFAULT_CLIENT_JS
+    return default
 
 
 def clean(value: str, limit: int) -> str:
@@ -227,16 +241,26 @@ class ChatHandler(SocketIOHandler):
 
 
 class IndexHandler(tornado.web.RequestHandler):
-    """The chat page, read from disk on each request so edits show up on reload."""
+    """The chat page, read from disk on each request so edits show up on reload.
+
+    At ``/v5`` it loads socket.io-client 4.x in place of the 0.6 client; the
+    page's script works with either.
+    """
+
+    def initialize(self, client_script: str = "/socket.io.js") -> None:
+        self.client_script = client_script
 
     def get(self) -> None:
+        page = INDEX_HTML.read_bytes()
+        if self.client_script != "/socket.io.js":
+            page = page.replace(b'<script src="/socket.io.js">', f'<script src="{self.client_script}">'.encode())
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.set_header("Cache-Control", "no-cache")
-        self.write(INDEX_HTML.read_bytes())
+        self.write(page)
 
 
 class ClientScriptHandler(tornado.web.RequestHandler):
-    """The Socket.IO 0.6 browser client, from memory."""
+    """A Socket.IO browser client, from memory."""
 
     def initialize(self, body: bytes) -> None:
         self.body = body
@@ -246,18 +270,27 @@ class ClientScriptHandler(tornado.web.RequestHandler):
         self.write(self.body)
 
 
-def make_app(*, client_js: str | os.PathLike[str] | None = None, **settings: Any) -> tornado.web.Application:
+def make_app(
+    *,
+    client_js: str | os.PathLike[str] | None = None,
+    client_v5_js: str | os.PathLike[str] | None = None,
+    **settings: Any,
+) -> tornado.web.Application:
     """The chat application; ``settings`` go to ``tornado.web.Application`` (tornad_io reads its own there).
 
-    Raises :class:`ClientScriptMissing` when socket.io.js cannot be found.
+    Raises :class:`ClientScriptMissing` when a browser client cannot be found.
     """
     script = Path(client_js) if client_js is not None else find_client_js()
+    script_v5 = Path(client_v5_js) if client_v5_js is not None else find_client_v5_js()
     settings.setdefault("chat", Chat())
     return tornado.web.Application(
         [
             (r"/", IndexHandler),
+            (r"/v5", IndexHandler, {"client_script": "/socket.io.v5.js"}),
             (r"/socket\.io\.js", ClientScriptHandler, {"body": script.read_bytes()}),
-            ChatHandler.routes("chat", CHANNEL, "/"),  # /chat/<channel>/<transport>/...
+            (r"/socket\.io\.v5\.js", ClientScriptHandler, {"body": script_v5.read_bytes()}),
+            # 0.6 at /chat/<channel>/<transport>/..., v5 at /chat/<channel>/?EIO=4&transport=...
+            ChatHandler.routes("chat", CHANNEL, "/"),
         ],
         **settings,
     )

@@ -2,7 +2,8 @@
 
 The ``engine`` fixture (tests/conftest.py, tests/engines.py) runs a test in each engine; ``make test``
 installs the browsers when run as root and no browser is ever downloaded. The Socket.IO 0.6.3 client
-comes from the socket.io@0.6.18 npm package that ``make setup`` installs under node_modules/.
+comes from the socket.io@0.6.18 npm package that ``make setup`` installs under node_modules/, the v5
+client from socket.io-client@4.x beside it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sio_browser import CLIENT_JS, EchoPage, ServerRecord, echo_server
+from sio_browser import CLIENT_JS, CLIENT_V5_JS, EchoPage, ServerRecord, echo_server
 
 from tests.engines import Engine
 from tornad_io.testing import AppServer
@@ -29,6 +30,18 @@ def socket_io_js() -> Path:
             pytrace=False,
         )
     return CLIENT_JS
+
+
+@pytest.fixture(scope="session")
+def socket_io_v5_js() -> Path:
+    """Path of the official socket.io-client 4.x browser build installed by npm."""
+    if not CLIENT_V5_JS.is_file():
+        pytest.fail(
+            f"the socket.io-client 4.x browser build is missing: {CLIENT_V5_JS} does not exist. "
+            "Run `make setup` (it runs `npm install` at the top of the repository).",
+            pytrace=False,
+        )
+    return CLIENT_V5_JS
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import tornado.httpserver
+import tornado.netutil
 import tornado.web
 
 from tests.engines import Engine, Page, javascript, wait_until
@@ -27,6 +29,8 @@ REPO_ROOT = HERE.parents[1]
 PAGE_HTML = HERE / "page.html"
 SHIMS_JS = HERE / "shims.js"
 CLIENT_JS = REPO_ROOT / "node_modules" / "socket.io" / "support" / "socket.io-client" / "socket.io.js"
+#: The official socket.io-client 4.x browser build (Socket.IO v5 over Engine.IO v4), also from npm.
+CLIENT_V5_JS = REPO_ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
 
 RESOURCE = "socket.io"
 #: The transports the stock client uses in today's browsers (websocket, and its fallbacks).
@@ -72,7 +76,7 @@ class ServerRecord:
             return f"server saw opens={self.opens} closes={self.closes} received={self.received!r}"
 
 
-class _NoFavicon(tornado.web.RequestHandler):
+class NoFavicon(tornado.web.RequestHandler):
     """Answers the browser's automatic favicon request, so that no 404 clutters the page's log."""
 
     def get(self) -> None:
@@ -111,7 +115,7 @@ def make_echo_app(record: ServerRecord, client_js: Path = CLIENT_JS, **settings:
                 StaticFile,
                 {"body": PAGE_HTML.read_bytes(), "content_type": "text/html; charset=utf-8"},
             ),
-            (r"/favicon\.ico", _NoFavicon),
+            (r"/favicon\.ico", NoFavicon),
             EchoHandler.routes(RESOURCE),
         ],
         **settings,

@@ -41,6 +41,8 @@ transports = pytest.mark.parametrize(
         *(pytest.param("chromium", t, id=f"chromium-{t}") for t in ALL_TRANSPORTS if t not in BROWSER_TRANSPORTS),
     ],
     indirect=["engine"],
+    # The engine's scope: with the default (function), pytest would restart the browser for every test.
+    scope="module",
 )
 
 

@@ -278,6 +278,13 @@ def test_page_and_client_script_are_served(chatroom: ModuleType) -> None:
         with urllib.request.urlopen(server.url + "/socket.io.js") as response:
             assert response.headers["Content-Type"].startswith("application/javascript")
             assert response.read() == chatroom.find_client_js().read_bytes()
+        # /v5: the same page on socket.io-client 4.x.
+        with urllib.request.urlopen(server.url + "/v5") as response:
+            v5_page = response.read().decode("utf-8")
+        assert v5_page == page.replace('<script src="/socket.io.js">', '<script src="/socket.io.v5.js">')
+        with urllib.request.urlopen(server.url + "/socket.io.v5.js") as response:
+            assert response.headers["Content-Type"].startswith("application/javascript")
+            assert response.read() == chatroom.find_client_v5_js().read_bytes()
 
 
 def test_missing_client_script_is_explained(
@@ -503,13 +510,20 @@ CHAT_STATE = """({
 
 
 class EngineChatTab:
-    """The chat page in any engine (tests/engines.py), driven and read through its DOM."""
+    """The chat page in any engine (tests/engines.py), driven and read through its DOM.
 
-    def __init__(self, engine: Engine, server: AppServer, transport: str, channel: str) -> None:
+    ``path`` "/v5" is the page on socket.io-client 4.x; ``transport`` "" leaves the client its
+    default transports, ``via`` then names the one its status line must end up showing.
+    """
+
+    def __init__(
+        self, engine: Engine, server: AppServer, transport: str, channel: str, path: str = "/", via: str = ""
+    ) -> None:
         self.engine = engine
-        self.transport = transport
+        self.transport = via or transport
         self.channel = channel
-        self.page: Page | None = engine.open(f"{server.url}/?transport={transport}#{channel}")
+        query = f"?transport={transport}" if transport else ""
+        self.page: Page | None = engine.open(f"{server.url}{path}{query}#{channel}")
         self.last: dict[str, Any] = {}
 
     def state(self) -> dict[str, Any]:
@@ -608,3 +622,59 @@ def test_three_engines_chat_in_one_channel(
         finally:
             for tab in tabs.values():
                 tab.close()
+
+
+# -- a 0.6 page and a v5 page in one channel -------------------------------------------------------
+
+
+#: Per engine: the 0.6 page's transport, the v5 page's ("" for the client's default) and the one it ends on.
+OLD_AND_NEW = {
+    "chromium": ("websocket", "", "websocket"),
+    "firefox": ("xhr-polling", "polling", "polling"),
+    "webkit": ("xhr-polling", "websocket", "websocket"),
+}
+
+
+def test_a_v5_page_and_a_06_page_chat_in_one_channel(chatroom: ModuleType, all_engines: dict[str, Engine]) -> None:
+    """In each engine, /#kitchen on the 0.6 client and /v5#kitchen on socket.io-client 4.x: one room,
+    both generations, each page seeing the other's arrival and messages, the 0.6 page the v5 one leave.
+
+    One engine after the other, in the module's browsers (all_engines): no browser starts for this.
+    """
+    for name, engine in all_engines.items():
+        old_transport, new_transport, new_via = OLD_AND_NEW[name]
+        with AppServer(chatroom.make_app(socket_io_close_timeout=1.0)) as server:
+            old = EngineChatTab(engine, server, old_transport, "kitchen")
+            new = EngineChatTab(engine, server, new_transport, "kitchen", path="/v5", via=new_via)
+            try:
+                chat_across_generations(server, old, new)
+            finally:
+                old.close()
+                new.close()
+
+
+def chat_across_generations(server: AppServer, old: EngineChatTab, new: EngineChatTab) -> None:
+    tabs = {"Ada": old, "Grace": new}
+    old.join("Ada")
+    new.join("Grace")
+    for tab in tabs.values():
+        tab.wait("Ada and Grace online", lambda s: s["people"] == ["Ada", "Grace"] and s["online"] == "2")
+    registry = registry_for(server.application)
+    versions = server.call(lambda: sorted(c.handler.protocol_version for c in registry.connections()))
+    assert versions == ["0.6", "5"], new.engine.version
+
+    conversation: list[list[str]] = []
+    lines = [("Ada", "Hello from 2010 ✓"), ("Grace", "Hi from socket.io-client 4 👋 <b>not bold</b>")]
+    for nick, text in lines:
+        tabs[nick].say(text)
+        conversation.append([nick, text])
+        for tab in tabs.values():
+            tab.wait(f"the chat {conversation}", lambda s: s["chat"] == conversation)
+    for tab in tabs.values():
+        state = tab.state()
+        assert state["notices"] == ["Ada joined", "Grace joined"], (tab.engine.version, state)
+        assert state["markup"] == 0, (tab.engine.version, state)  # user text is shown as text
+        assert state["status"] == f"connected via {tab.transport}", (tab.engine.version, state)
+
+    new.close()  # the v5 tab goes: the 0.6 tab hears it
+    old.wait("Grace left", lambda s: s["notices"][-1:] == ["Grace left"] and s["people"] == ["Ada"])
