@@ -11,6 +11,10 @@ The bare Tornado servers get the very frames the tornad_io client sends
 (``~m~<len>~m~<text>``) and echo them unchanged, so their client traffic is
 byte for byte that of tornad_io; python-socketio gets Engine.IO v4 /
 Socket.IO v5 packets (``42["message",<text>]``) as its own client sends them.
+tornad_io's v5 contestants (``tornad_io-v5-ws``, ``tornad_io-v5-poll``) get
+those very packets on the same server as its 0.6 contestants; only the
+fan-out differs, on the main namespace of its ``fanout`` resource instead of
+python-socketio's ``/fanout`` namespace (tornad_io serves no other namespace).
 
 The original node server, socket.io 0.6.18 (``bench/servers/node06.js``,
 run by node, not Python), gets the same 0.6 frames as tornad_io: over its
@@ -204,42 +208,69 @@ class BareLongPoll(TornadIOXHRPolling):
         )
 
 
-# -- python-socketio (Engine.IO v4, Socket.IO v5) -------------------------------------------
+# -- python-socketio and tornad_io's v5 endpoint (Engine.IO v4, Socket.IO v5) ----------------
 
 
-def _namespace(channel: str) -> str:
-    return "" if channel == "echo" else "/fanout,"
-
-
-def _sio_event(text: str, channel: str, ascii_only: bool) -> str:
+def _sio_event(text: str, namespace: str, ascii_only: bool) -> str:
     # The JavaScript client's JSON.stringify leaves non-ASCII as is; python-socketio's json.dumps escapes it.
-    return "42" + _namespace(channel) + json.dumps(["message", text], separators=(",", ":"), ensure_ascii=ascii_only)
+    return "42" + namespace + json.dumps(["message", text], separators=(",", ":"), ensure_ascii=ascii_only)
 
 
 class SocketIOWebSocket:
+    """python-socketio over its websocket: echo on the main namespace, the fan-out on ``/fanout``."""
+
     transport: ClassVar[str] = "ws"
     draft: ClassVar[str] = "rfc6455"
     concatenates: ClassVar[bool] = False  # Engine.IO: one packet per websocket message
+    #: Whether the server writes non-ASCII as ``\uXXXX`` escapes (python-socketio's ``json.dumps`` does).
+    escapes_non_ascii: ClassVar[bool] = True
+
+    def namespace(self, channel: str) -> str:
+        """The namespace part of a packet (``""`` for the main namespace ``/``)."""
+        return "" if channel == "echo" else "/fanout,"
 
     def path(self, channel: str) -> str:
         return "/socket.io/?EIO=4&transport=websocket"
 
     async def start(self, ws: WebSocketClient, channel: str) -> None:
+        namespace = self.namespace(channel)
         opened = await ws.recv()
         _expect(opened.startswith(b"0{"), f"expected an Engine.IO open packet, got {opened[:80]!r}")
-        ws.write(ws.frame(f"40{_namespace(channel)}".encode()))
+        ws.write(ws.frame(f"40{namespace}".encode()))
         connected = await ws.recv()
-        _expect(connected.startswith(f"40{_namespace(channel)}{{".encode()), f"namespace connect: {connected[:80]!r}")
+        _expect(connected.startswith(f"40{namespace}{{".encode()), f"namespace connect: {connected[:80]!r}")
 
     def outgoing(self, text: str, channel: str) -> bytes:
-        return _sio_event(text, channel, ascii_only=False).encode("utf-8")
+        return _sio_event(text, self.namespace(channel), ascii_only=False).encode("utf-8")
 
     def incoming(self, text: str, channel: str) -> bytes:
-        return _sio_event(text, channel, ascii_only=True).encode("utf-8")
+        return _sio_event(text, self.namespace(channel), self.escapes_non_ascii).encode("utf-8")
+
+
+class TornadIOV5WebSocket(SocketIOWebSocket):
+    """tornad_io's Engine.IO v4 websocket, driven with python-socketio's client bytes.
+
+    tornad_io serves only the main namespace (it refuses ``/fanout`` as
+    node's server does), so the fan-out is the ``fanout`` resource's
+    endpoint, ``/fanout/?EIO=4&…``, on the main namespace: the same packets
+    without the ``/fanout,`` prefix.  Its JSON leaves non-ASCII as is, as
+    the JavaScript client's does.
+    """
+
+    escapes_non_ascii: ClassVar[bool] = False
+
+    def namespace(self, channel: str) -> str:
+        return ""
+
+    def path(self, channel: str) -> str:
+        return "/socket.io/?EIO=4&transport=websocket" if channel == "echo" else "/fanout/?EIO=4&transport=websocket"
 
 
 class SocketIOPolling:
+    """python-socketio over Engine.IO v4 polling: a held GET out, text POSTs in (echo only)."""
+
     transport: ClassVar[str] = "poll"
+    escapes_non_ascii: ClassVar[bool] = True
 
     async def open(self, port: int, poll: HTTPClient, send: HTTPClient) -> PollSession:
         base = "/socket.io/?EIO=4&transport=polling"
@@ -260,10 +291,16 @@ class SocketIOPolling:
         )
 
     def outgoing(self, text: str) -> str:
-        return _sio_event(text, "echo", ascii_only=False)
+        return _sio_event(text, "", ascii_only=False)
 
     def incoming(self, text: str) -> bytes:
-        return _sio_event(text, "echo", ascii_only=True).encode("utf-8")
+        return _sio_event(text, "", self.escapes_non_ascii).encode("utf-8")
+
+
+class TornadIOV5Polling(SocketIOPolling):
+    """tornad_io's Engine.IO v4 polling: the same requests as python-socketio's (non-ASCII answered as is)."""
+
+    escapes_non_ascii: ClassVar[bool] = False
 
 
 # -- node: socket.io 0.6.18 itself ----------------------------------------------------------
@@ -414,6 +451,17 @@ CONTESTANTS: dict[str, Contestant] = {
             "python-socketio",
         ),
         Contestant("tornad_io-xhr", "tornad_io xhr-polling", "bench.servers.tornadio", TornadIOXHRPolling()),
+        # tornad_io's Engine.IO v4 endpoint (Socket.IO v5), on the same server script and handlers as the 0.6
+        # contestants, against python-socketio on its client bytes: echo and the fan-out only.
+        Contestant(
+            "tornad_io-v5-ws",
+            "tornad_io v5 websocket",
+            "bench.servers.tornadio",
+            TornadIOV5WebSocket(),
+            kinds=("echo", "broadcast"),
+            stats=True,
+        ),
+        Contestant("tornad_io-v5-poll", "tornad_io v5 polling", "bench.servers.tornadio", TornadIOV5Polling()),
         Contestant("tornado-longpoll", "bare Tornado long-poll", "bench.servers.tornado_longpoll", BareLongPoll()),
         Contestant(
             "sio-poll",

@@ -412,6 +412,14 @@ TARGETS = (
     Target("tornad_io-ws", "sio-ws", WS_CONTESTS, "rate", 1.0, "websocket ahead of python-socketio", strict=True),
     Target("tornad_io-xhr", "sio-poll", ECHO, "rate", 1.0, "xhr-polling ahead of python-socketio polling", strict=True),
     Target(
+        "tornad_io-v5-ws",
+        "sio-ws",
+        ECHO + BROADCAST,
+        "rate",
+        2.0,
+        "tornad_io v5 ≥ 2× python-socketio on websocket echo and broadcast",
+    ),
+    Target(
         "tornad_io-ws",
         "sio-ws",
         ("idle-c1000",),
@@ -488,6 +496,8 @@ SHORT = {
     "tornado-ws": "bare Tornado",
     "sio-ws": "python-socketio",
     "tornad_io-xhr": "tornad_io",
+    "tornad_io-v5-ws": "tornad_io v5",
+    "tornad_io-v5-poll": "tornad_io v5",
     "tornado-longpoll": "bare Tornado",
     "sio-poll": "python-socketio",
     "node06-ws": "node 0.6.18",
@@ -584,6 +594,8 @@ def _broadcast_ratio(report: dict[str, Any], reference: str, scenario: str) -> s
 #: The columns of the results tables: tornad_io, then the others it is divided by.
 WS_GROUP = ("tornad_io-ws", "tornado-ws", "sio-ws", "node06-ws")
 POLL_GROUP = ("tornad_io-xhr", "tornado-longpoll", "sio-poll", "node06-xhr")
+#: The Socket.IO v5 table, per transport: tornad_io's v5 contestant, python-socketio's, tornad_io's 0.6 one.
+V5_GROUPS = (("tornad_io-v5-ws", "sio-ws", "tornad_io-ws"), ("tornad_io-v5-poll", "sio-poll", "tornad_io-xhr"))
 HEADER = (
     "| scenario | tornad_io | bare Tornado | python-socketio | node 0.6.18 "
     "| ÷ bare Tornado | ÷ python-socketio | ÷ node 0.6.18 |"
@@ -639,6 +651,28 @@ def render(report: dict[str, Any]) -> str:
                 + " | ".join(_ratio(report, group[0], other, scenario) for other in group[1:])
                 + " |"
             )
+    out += [
+        "",
+        "**Socket.IO v5 (Engine.IO v4), tornad_io against python-socketio on the same client packets**, "
+        "messages/s (broadcast: deliveries/s); tornad_io v5's fan-out is `Handler.broadcast` on the main namespace "
+        "of its `fanout` resource, python-socketio's is `send(skip_sid=sender)` on its `/fanout` namespace; "
+        '"÷ tornad_io 0.6": the same tornad_io server\'s 0.6 contestant on the same transport',
+        "",
+        "| scenario | tornad_io v5 websocket | python-socketio websocket | ÷ python-socketio | ÷ tornad_io 0.6 "
+        "| tornad_io v5 polling | python-socketio polling | ÷ python-socketio | ÷ tornad_io 0.6 xhr-polling |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for scenario in ECHO + BROADCAST:
+        cells = summary.get(scenario, {})
+        row = []
+        for ours, rival, older in V5_GROUPS:
+            row += [
+                _rate_cell(cells.get(ours)),
+                _rate_cell(cells.get(rival)),
+                _ratio(report, ours, rival, scenario),
+                _ratio(report, ours, older, scenario),
+            ]
+        out.append(f"| {SCENARIOS[scenario].describe()} | " + " | ".join(row) + " |")
     out += [
         "",
         "**With uvloop** (the same servers, `--uvloop`: the bench script installs uvloop's event loop policy "

@@ -79,6 +79,7 @@ _MAX_ACK_ID_DIGITS: Final = len(str(MAX_ACK_ID))
 #: Longer attachment counts are refused before int() is asked to read them.
 _MAX_COUNT_DIGITS: Final = 18
 _DIGITS: Final = re.compile(r"[0-9]*")
+_DIGIT_CHARS: Final = tuple("0123456789")
 #: One encoder and one decoder for every packet: ``simplejson.dumps`` and ``loads`` given these options
 #: build a new one on every call, which costs as much as the JSON of a short message.
 _ENCODER: Final = simplejson.JSONEncoder(separators=(",", ":"), ensure_ascii=False, use_decimal=True)
@@ -338,6 +339,8 @@ def _loads(text: str) -> Any:
 
 def _digits_end(text: str, position: int) -> int:
     """Index just past the ASCII digits starting at ``position``."""
+    if not text.startswith(_DIGIT_CHARS, position):
+        return position  # the usual case (an event without an ack id): no regular expression to run
     match = _DIGITS.match(text, position)
     return position if match is None else match.end()
 

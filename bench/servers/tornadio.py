@@ -1,11 +1,16 @@
-"""tornad_io, the contestant: an echo handler and a broadcasting handler (websocket, xhr-polling).
+"""tornad_io, the contestant: an echo handler and a broadcasting handler (websocket, xhr-polling, v5).
 
 The fan-out handler uses ``Handler.broadcast(message, exclude=self)`` when
 the library has it, and otherwise the loop an application had to write
 before: ``send`` to every other open handler.  Each fan-out call is timed
 (``GET /bench-stats``, see ``_common.BroadcastTimes``).
 
-Heartbeats are pushed out of the way (3,600 s) unless
+The same routes serve Socket.IO v5 (Engine.IO v4, ``/socket.io/?EIO=4&…``
+and ``/fanout/?EIO=4&…``, both on the main namespace): ``send`` reaches a
+v5 client as its ``message`` event, and its ``message`` events arrive as
+``on_message``, so the handlers are the ones the 0.6 contestants use.
+
+Heartbeats (and v5's Engine.IO pings) are pushed out of the way (3,600 s) unless
 ``--heartbeat-interval default`` (tornad_io's own default) or a number of
 seconds is given; ``--listen default`` serves through
 ``tornad_io.SocketIOServer`` with its defaults (its listen backlog included).
@@ -72,6 +77,7 @@ def make_application(options: argparse.Namespace) -> tornado.web.Application:
     }
     if options.heartbeat_interval == "off":
         settings["socket_io_heartbeat_interval"] = 3600.0  # no heartbeat inside a measurement either
+        settings["socket_io_ping_interval"] = 3600.0  # nor an Engine.IO ping (the v5 contestants)
     elif options.heartbeat_interval != "default":
         settings["socket_io_heartbeat_interval"] = float(options.heartbeat_interval)
     return tornado.web.Application([Echo.routes("socket.io"), Fanout.routes("fanout"), STATS_ROUTE], **settings)

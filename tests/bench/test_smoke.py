@@ -65,3 +65,21 @@ def test_a_wrong_answer_fails_the_count_check() -> None:
     records = smoke_contestant(contestant, ["echo-c1-ascii", "broadcast-r100"])
     assert [r["ok"] for r in records] == [False, False]
     assert all("expected" in r["error"] for r in records)
+
+
+def test_the_v5_contestants_send_python_socketio_s_bytes() -> None:
+    """tornad_io's v5 contestants get python-socketio's very packets; only the fan-out drops the namespace."""
+    from bench.contestants import message_text
+
+    ours, theirs = CONTESTANTS["tornad_io-v5-ws"].ws, CONTESTANTS["sio-ws"].ws
+    ours_poll, theirs_poll = CONTESTANTS["tornad_io-v5-poll"].poll, CONTESTANTS["sio-poll"].poll
+    assert ours.path("echo") == theirs.path("echo")
+    for charset in ("ascii", "cjk"):
+        text = message_text(charset, 7, 42)
+        echo = theirs.outgoing(text, "echo")
+        assert echo.startswith(b'42["message",')
+        assert ours.outgoing(text, "echo") == echo
+        assert ours_poll.outgoing(text) == theirs_poll.outgoing(text) == echo.decode("utf-8")
+        # python-socketio's fan-out is its /fanout namespace; tornad_io's the main namespace of /fanout/.
+        assert theirs.outgoing(text, "fanout") == b"42/fanout," + echo[2:]
+        assert ours.outgoing(text, "fanout") == echo

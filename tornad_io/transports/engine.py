@@ -235,6 +235,8 @@ class EngineWebSocket(WebSocketTransport):
     @staticmethod
     def wire_bytes(frames: list[Frame]) -> bytes:
         """One WebSocket message per packet: text, or binary for an attachment."""
+        if len(frames) == 1 and type(frames[0]) is str:
+            return rfc6455.text_frame(frames[0])  # nearly every write: one event
         return b"".join(
             rfc6455.text_frame(frame) if isinstance(frame, str) else rfc6455.binary_frame(frame) for frame in frames
         )
