@@ -94,7 +94,9 @@ class ResponseHeaders(tornado.httputil.HTTPHeaders):
 
     def __init__(self, fields: tuple[tuple[str, str], ...], length: int, *more: tuple[tuple[str, str], ...]) -> None:
         # (HTTPHeaders.__init__ is not called: it would only fill the same two dictionaries, slowly.)
-        as_list = {name: [value] for name, value in fields}
+        as_list: dict[str, list[str]] = {}
+        for name, value in fields:
+            as_list[name] = [value]  # a list of its own per answer: HTTPHeaders.add appends to it
         as_list["Content-Length"] = [str(length)]
         for extra in more:
             for name, value in extra:
@@ -244,7 +246,8 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
             self.wire.close()  # the rest of the body is never read
 
     def finish(self) -> None:
-        self._cancel_deadline()
+        if self._deadline is not None:
+            self._cancel_deadline()
         if self.answered:
             return
         method = self.request.method
@@ -343,7 +346,8 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
     ) -> asyncio.Future[None] | None:
         """Write the response, once: status, headers, the whole body; then free what the request held.
 
-        Returns the write's future while the bytes wait in the stream's buffer, else ``None``.
+        Returns the write's future (or ``None`` if the response was written before);
+        it is done already when every byte went to the kernel at once.
         ``HTTP1Connection`` adds ``Connection: close`` (and closes after the
         write) when the client asked for it or is an HTTP/1.0 client without
         keep-alive, and answers an HTTP/1.0 keep-alive with ``Keep-Alive``.
@@ -367,8 +371,6 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
         # A HEAD answer has its Content-Length but no body (HTTP1Connection refuses one).
         written = wire.write_headers(start_line, headers, body if self.request.method != "HEAD" else None)
         wire.finish()
-        if not wire.stream.writing():
-            return None  # every byte is with the kernel already
         return written
 
     def refuse(self, refusal: Refusal) -> None:
