@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -162,11 +163,14 @@ async def measure(number: int) -> list[tuple[str, float, float | None, str]]:
     )
 
     # The polling transports are HTTPMessageDelegates made by a route bound to the application.
-    route = PollRoute(XHRPollingTransport, app, registry_for(app), {"handler_class": Echo, "extra_re": None})
+    route = PollRoute(
+        {"xhr-polling": XHRPollingTransport}, app, registry_for(app), {"handler_class": Echo, "extra_re": None}
+    )
+    url = re.compile(r"/(?P<resource>socket\.io)/(?P<protocol>xhr-polling)/(?P<session_id>\w*)(?:/(?P<tail>.*))?")
 
     def tornadio_handler(request: Any) -> Any:
-        path_kwargs: dict[str, bytes | None] = {"session_id": session.encode(), "tail": b"1700000000000"}
-        delegate = XHRPollingTransport(route, request, request.connection, path_kwargs)
+        found = url.fullmatch(request.path)
+        delegate = XHRPollingTransport(route, request, request.connection, found)
         start_line = tornado.httputil.RequestStartLine(request.method, request.uri, request.version)
         delegate.headers_received(start_line, request.headers)
         return delegate

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import tornado.escape
 import tornado.httputil
 import tornado.routing
 
@@ -26,10 +25,11 @@ from tornad_io.connection import HandlerFactory, TransportKind
 from tornad_io.pages import ClientScriptHandler, ResourceInfoHandler
 from tornad_io.settings import ALL_PROTOCOLS
 from tornad_io.transports import TRANSPORTS
+from tornad_io.transports.base import url_kwargs
 from tornad_io.transports.engine import EnginePolling, EngineRefusal, EngineWebSocket
 from tornad_io.transports.polling import PollBootstrap, PollingTransport, PollRoute
 
-__all__ = ["URLPattern", "build_rule"]
+__all__ = ["EnginePollMatcher", "EngineURLPattern", "PollMatcher", "URLPattern", "build_rule"]
 
 
 class URLPattern(tornado.routing.Matcher):
@@ -56,13 +56,28 @@ class URLPattern(tornado.routing.Matcher):
             return None
         if not self.passes_groups:
             return {}
-        kwargs: dict[str, bytes | None] = found.groupdict()  # type: ignore[assignment]  # made bytes below
-        for name, value in kwargs.items():
-            if value is not None:
-                # Tornado hands handlers percent-decoded bytes; most values have nothing to decode.
-                text: str = value  # type: ignore[assignment]
-                kwargs[name] = text.encode("latin-1") if "%" not in text else _unquote(text)
-        return {"path_args": [], "path_kwargs": kwargs}
+        return {"path_args": [], "path_kwargs": url_kwargs(found)}
+
+
+class PollMatcher(tornado.routing.Matcher):
+    """Matches the URLs of every polling transport with one regular expression, and passes the match itself.
+
+    The hot path of a polling session (every poll and every send) is one
+    regular expression here; its target, :class:`PollRoute`, picks the
+    transport by the ``protocol`` group.  The rest of the URL is decoded
+    only when a request needs it (a handshake's ``on_open`` arguments, the
+    jsonp callback index), from the same match.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.regex = re.compile(pattern + "$")
+
+    def __repr__(self) -> str:
+        return f"PollMatcher({self.regex.pattern!r})"
+
+    def match(self, request: tornado.httputil.HTTPServerRequest) -> dict[str, Any] | None:
+        found = self.regex.match(request.path)
+        return None if found is None else {"found": found}
 
 
 class EngineURLPattern(URLPattern):
@@ -88,26 +103,30 @@ class EngineURLPattern(URLPattern):
         return super().match(request)
 
 
+class EnginePollMatcher(PollMatcher):
+    """:class:`PollMatcher` for Engine.IO polling: the path, and ``EIO=4&transport=polling`` in the query."""
+
+    def match(self, request: tornado.httputil.HTTPServerRequest) -> dict[str, Any] | None:
+        query = request.query_arguments
+        if query.get("EIO") != _EIO4 or query.get("transport") != _POLLING:
+            return None
+        return super().match(request)
+
+
 _EIO4 = [b"4"]
+_POLLING = [b"polling"]
 
 
-def _unquote(value: str) -> bytes:
-    # Tornado hands handlers percent-decoded bytes; most values have nothing to decode.
-    if "%" not in value:
-        return value.encode("latin-1")
-    return tornado.escape.url_unescape(value, encoding=None, plus=False)
-
-
-def _url_shape(transport: Any) -> str:
-    """The path after the resource that ``transport`` serves (protocol-0.6.md §3)."""
-    name = f"(?P<protocol>{re.escape(transport.protocol)})"
-    if transport.kind is TransportKind.SOCKET:
+def _url_shape(kind: TransportKind, *protocols: str) -> str:
+    """The path after the resource that transports of ``kind`` serve (protocol-0.6.md §3)."""
+    name = "(?P<protocol>" + "|".join(re.escape(protocol) for protocol in protocols) + ")"
+    if kind is TransportKind.SOCKET:
         return f"/{name}/?"  # ws://host:port/socket.io/websocket: every upgrade is a handshake
     # /xhr-polling//<ts> (handshake), /<sid>/<ts> (poll), /<sid>/send; jsonp adds /<index>
     return f"/{name}/(?P<session_id>[0-9A-Za-z]*)(?:/(?P<tail>.*))?"
 
 
-Rule = tuple[URLPattern, list[tuple[URLPattern, Any, dict[str, Any]]]]
+Rule = tuple[URLPattern, list[tuple[tornado.routing.Matcher, Any, dict[str, Any]]]]
 
 
 def build_rule(
@@ -123,27 +142,26 @@ def build_rule(
         prefix += re.escape(extra_sep or "") + f"(?P<extra>{extra_re})"
     protocols = "|".join(re.escape(protocol) for protocol in ALL_PROTOCOLS)
     options = {"handler_class": handler_class, "extra_re": extra_re}
-    # The busiest transports first: every poll and every send tries these patterns in order.
-    busiest_first = sorted(TRANSPORTS.values(), key=lambda transport: transport.kind is not TransportKind.POLL)
-    polls: list[tuple[URLPattern, Any, dict[str, Any]]] = []
-    bootstraps: list[tuple[URLPattern, Any, dict[str, Any]]] = []
-    others: list[tuple[URLPattern, Any, dict[str, Any]]] = []
-    for transport in busiest_first:
-        pattern = URLPattern(prefix + _url_shape(transport))
-        if issubclass(transport, PollingTransport):
-            # A delegate per request once the application is bound; until then its route declines and
-            # the bootstrap handler, tried after the bound routes, binds the application.
-            polls.append((pattern, PollRoute(transport), options))
-            bootstraps.append((pattern, PollBootstrap, options))
-        else:
-            others.append((pattern, transport, options))
-    # Engine.IO (socket.io-client 3.x/4.x) at /<resource>[<sep><extra>]/?EIO=4&transport=...
+    polling = {name: transport for name, transport in TRANSPORTS.items() if issubclass(transport, PollingTransport)}
+    poll_url = prefix + _url_shape(TransportKind.POLL, *polling)
+    transports: list[tuple[tornado.routing.Matcher, Any, dict[str, Any]]] = [
+        # Every poll and every send: one pattern, then a delegate per request once the application is bound.
+        (PollMatcher(poll_url), PollRoute(polling), options),
+        # Until then the route declines and this handler binds the application.
+        (URLPattern(poll_url), PollBootstrap, options),
+    ]
+    for transport in TRANSPORTS.values():
+        if not issubclass(transport, PollingTransport):
+            transports.append((URLPattern(prefix + _url_shape(transport.kind, transport.protocol)), transport, options))
+    # Engine.IO (socket.io-client 3.x/4.x) at /<resource>[<sep><extra>]/?EIO=4&transport=...; the poll
+    # route's pattern has the (empty) groups PollRoute and PollingTransport read: Engine.IO puts the
+    # session id in the query.
     engine = prefix + "/?"
-    polls.append((EngineURLPattern(engine, "polling"), PollRoute(EnginePolling), options))
-    bootstraps.append((EngineURLPattern(engine, "polling"), PollBootstrap, options))
-    others.append((EngineURLPattern(engine, "websocket"), EngineWebSocket, options))
-    others.append((EngineURLPattern(engine, None), EngineRefusal, options))
-    transports = polls + bootstraps + others
+    engine_poll = engine + "(?P<protocol>)(?P<session_id>)"
+    transports.append((EnginePollMatcher(engine_poll), PollRoute({"": EnginePolling}), options))
+    transports.append((EngineURLPattern(engine_poll, "polling"), PollBootstrap, options))
+    transports.append((EngineURLPattern(engine, "websocket"), EngineWebSocket, options))
+    transports.append((EngineURLPattern(engine, None), EngineRefusal, options))
     transports.append((URLPattern(prefix + r"/socket\.io\.js"), ClientScriptHandler, options))
     transports.append((URLPattern(prefix + "/?"), ResourceInfoHandler, options))
     outer = prefix + rf"(?:/(?P<protocol>{protocols})(?:/.*)?|/socket\.io\.js|/?)"

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import tornado.httpserver
+import tornado.httputil
 import tornado.netutil
 import tornado.routing
 import tornado.web
@@ -24,7 +25,8 @@ from tests.helpers import app_for, echo_handler, messages
 from tornad_io.connection import Connection
 from tornad_io.registry import registry_for
 from tornad_io.testing import AppServer
-from tornad_io.transports.polling import PollingTransport, PollRoute
+from tornad_io.transports.http import PREFLIGHT, cors_headers
+from tornad_io.transports.polling import PLAIN_TEXT, PollingTransport, PollRoute, ResponseHeaders, fixed_fields
 
 TIMEOUT = 10.0
 
@@ -102,6 +104,34 @@ def test_answers_carry_the_transport_headers(server: AppServer) -> None:
     assert headers["access-control-allow-origin"] == "http://127.0.0.1"
     assert headers["access-control-allow-credentials"] == "true"
     assert "connection" not in headers  # HTTP/1.1 keep-alive needs no header
+
+
+def test_response_headers_behave_as_tornados() -> None:
+    """``ResponseHeaders`` fills HTTPHeaders' private dictionaries: Tornado must not tell it from its own.
+
+    Fails the day Tornado keeps headers differently (or a name we send is not in Http-Header-Case).
+    """
+    extra = (*cors_headers("http://a.example"), *PREFLIGHT)
+    ours = ResponseHeaders(fixed_fields(PLAIN_TEXT), 2, extra)
+    theirs = tornado.httputil.HTTPHeaders()
+    for name, value in (*fixed_fields(PLAIN_TEXT), ("Content-Length", "2"), *extra):
+        theirs.add(name, value)
+    assert sorted(ours.get_all()) == sorted(theirs.get_all())
+    assert len(ours) == len(theirs)
+    for name, value in theirs.get_all():
+        assert name in ours and name.lower() in ours
+        assert ours[name.upper()] == value
+        assert ours.get_list(name.lower()) == [value]
+    # What HTTP1Connection.write_headers does with it: asks, then adds fields.
+    assert "Transfer-Encoding" not in ours
+    ours["Connection"] = "close"
+    theirs["Connection"] = "close"
+    ours.add("Vary", "Accept")
+    theirs.add("Vary", "Accept")
+    assert ours["Vary"] == theirs["Vary"] == "Origin,Accept"
+    assert sorted(ours.get_all()) == sorted(theirs.get_all())
+    assert sorted(ours.copy().get_all()) == sorted(theirs.get_all())
+    assert str(ours).count("\n") == len(list(theirs.get_all()))
 
 
 def test_poll_send_poll_pipelined_on_one_keep_alive_connection(server: AppServer) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Protocol, cast
 
+import tornado.escape
 import tornado.httputil
 import tornado.web
 
@@ -29,6 +30,7 @@ __all__ = [
     "open_engine_connection",
     "server_origin",
     "transport_enabled",
+    "url_kwargs",
 ]
 
 class TransportHandler(Transport, Protocol):
@@ -65,6 +67,17 @@ def open_arguments(
     named = set(match.re.groupindex.values())
     args = tuple(group for index, group in enumerate(match.groups(), 1) if index not in named)
     return args, {"extra": extra, **match.groupdict()}
+
+
+def url_kwargs(found: re.Match[str]) -> dict[str, bytes | None]:
+    """The named groups of a URL match, percent-decoded to bytes as Tornado hands them to handlers."""
+    kwargs: dict[str, bytes | None] = {}
+    for name, value in found.groupdict().items():
+        if value is None or "%" not in value:  # most values have nothing to decode
+            kwargs[name] = None if value is None else value.encode("latin-1")
+        else:
+            kwargs[name] = tornado.escape.url_unescape(value, encoding=None, plus=False)
+    return kwargs
 
 
 def transport_enabled(registry: Registry, protocol: str) -> bool:

@@ -126,8 +126,7 @@ class EnginePolling(PollingTransport):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        sid = query_value(self.request, "sid")
-        self.path_kwargs = {**self.path_kwargs, "session_id": None if sid is None else sid.encode("latin-1")}
+        self.session_id = query_value(self.request, "sid") or ""  # the query, not the path, names the session
 
     def headers_received(
         self,
@@ -138,13 +137,13 @@ class EnginePolling(PollingTransport):
         if refusal is not None:
             self.refuse(refusal)
             return
-        if self.request.method == "POST" and not self.path_kwargs.get("session_id"):
+        if self.request.method == "POST" and not self.session_id:
             self.refuse(Refusal(400, "A POST needs a session id", " (the handshake is a GET)"))
             return
         super().headers_received(start_line, headers)
 
     def open_session(self, path_kwargs: dict[str, str | None]) -> None:
-        path_kwargs = {name: value for name, value in path_kwargs.items() if name != "session_id"}
+        path_kwargs = {name: value for name, value in path_kwargs.items() if name not in ("protocol", "session_id")}
         open_engine_connection(self, path_kwargs, _polling_upgrades(self.registry.settings.enabled_protocols))
 
     def receive_upload(self, connection: Connection, body: bytes) -> Refusal | None:
@@ -182,9 +181,8 @@ class EnginePolling(PollingTransport):
         A poll for a session the server closed since the last poll gets its
         DISCONNECT instead, so that the client does not reconnect.
         """
-        session_id = self.path_kwargs.get("session_id")
-        if refusal.status == 404 and self.request.method == "GET" and session_id:
-            farewell = self.registry.take_farewell(session_id.decode("latin-1"))
+        if refusal.status == 404 and self.request.method == "GET" and self.session_id:
+            farewell = self.registry.take_farewell(self.session_id)
             if farewell is not None:
                 self.answer(200, PLAIN_TEXT, self.render([*farewell, "1"]))
                 return

@@ -33,8 +33,11 @@ application and hands the request to the delegate it now routes to.
 from __future__ import annotations
 
 import asyncio
+import functools
 import http.client
 import logging
+import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import tornado.http1connection
@@ -47,7 +50,7 @@ from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.dialects import Frame
 from tornad_io.registry import ApplicationRoute, Registry, bind_routes, registry_for
 from tornad_io.timers import FifoTimer, Wait
-from tornad_io.transports.base import joined, open_connection
+from tornad_io.transports.base import joined, open_connection, url_kwargs
 from tornad_io.transports.http import (
     NO_STORE,
     PREFLIGHT,
@@ -59,6 +62,7 @@ from tornad_io.transports.http import (
     decode_upload,
     expects_body,
     find_connection,
+    header_names,
     log_refusal,
     release_upload,
     request_refusal,
@@ -72,11 +76,44 @@ log = logging.getLogger(__name__)
 
 PLAIN_TEXT = "text/plain; charset=UTF-8"
 
-NO_STORE_FIELDS: dict[str, str] = dict(NO_STORE)
+#: The status line of nearly every answer (a named tuple: one serves every response).
+OK = tornado.httputil.ResponseStartLine("HTTP/1.1", 200, "OK")
+
+
+class ResponseHeaders(tornado.httputil.HTTPHeaders):
+    """The ``HTTPHeaders`` of one polling answer, filled without normalizing each name again.
+
+    ``HTTPHeaders(fields)`` turns every name into Http-Header-Case (a split,
+    a capitalize per word, a join) through ``MutableMapping.update``, about
+    2.5 µs of each answer; these names are constants already in that case
+    (the transport headers, CORS, the preflight's), so this fills the two
+    dictionaries ``HTTPHeaders`` keeps directly.  Those are private to Tornado:
+    ``test_response_headers_behave_as_tornados`` fails the day they change.
+    A new object per answer: ``HTTP1Connection.write_headers`` adds
+    ``Connection`` or ``Transfer-Encoding`` to the one it is given.
+    """
+
+    def __init__(self, fields: tuple[tuple[str, str], ...], length: int, *more: tuple[tuple[str, str], ...]) -> None:
+        # (HTTPHeaders.__init__ is not called: it would only fill the same two dictionaries, slowly.)
+        as_list: dict[str, list[str]] = {}
+        for name, value in fields:
+            as_list[name] = [value]  # a list of its own per answer: HTTPHeaders.add appends to it
+        as_list["Content-Length"] = [str(length)]
+        for extra in more:
+            for name, value in extra:
+                as_list[name] = [value]
+        self._as_list = as_list
+        self._combined_cache = {}
+
+
+@functools.cache
+def fixed_fields(content_type: str) -> tuple[tuple[str, str], ...]:
+    """The headers of every answer of ``content_type`` but its length (a transport has one or two types)."""
+    return (("Content-Type", content_type), *NO_STORE)
 
 
 class PollRoute(ApplicationRoute):
-    """The rule target of one polling transport: a :class:`PollingTransport` per request.
+    """The rule target of the polling transports: a :class:`PollingTransport` per request.
 
     Unbound (as ``SocketIOHandler.routes`` builds it) it declines every
     request; :func:`tornad_io.registry.bind_routes` replaces it, in each
@@ -85,12 +122,13 @@ class PollRoute(ApplicationRoute):
 
     def __init__(
         self,
-        transport: type[PollingTransport],
+        transports: Mapping[str, type[PollingTransport]],
         application: tornado.web.Application | None = None,
         registry: Registry | None = None,
         target_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        self.transport = transport
+        #: The transport of each protocol the rule's :class:`~tornad_io.routing.PollMatcher` matches.
+        self.transports = transports
         self.application = application
         self.registry = registry
         options = target_kwargs or {}
@@ -99,19 +137,21 @@ class PollRoute(ApplicationRoute):
 
     def __repr__(self) -> str:
         bound = "unbound" if self.application is None else "bound"
-        return f"<PollRoute {self.transport.protocol} {bound}>"
+        return f"<PollRoute {', '.join(self.transports)} {bound}>"
 
     def bound_to(
         self, application: tornado.web.Application, registry: Registry, target_kwargs: dict[str, Any] | None
     ) -> PollRoute | None:
         if self.application is not None:
             return None
-        return PollRoute(self.transport, application, registry, target_kwargs)
+        return PollRoute(self.transports, application, registry, target_kwargs)
 
     def find_handler(self, request: tornado.httputil.HTTPServerRequest, **kwargs: Any) -> PollingTransport | None:
-        if self.application is None or not isinstance(request.connection, tornado.http1connection.HTTP1Connection):
+        wire = request.connection
+        if self.application is None or not isinstance(wire, tornado.http1connection.HTTP1Connection):
             return None  # not bound yet: PollBootstrap, the next rule, binds the application
-        return self.transport(self, request, request.connection, kwargs["path_kwargs"])
+        found: re.Match[str] = kwargs["found"]  # from PollMatcher
+        return self.transports[found["protocol"]](self, request, wire, found)
 
 
 class PollingTransport(tornado.httputil.HTTPMessageDelegate):
@@ -148,7 +188,7 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
         route: PollRoute,
         request: tornado.httputil.HTTPServerRequest,
         wire: tornado.http1connection.HTTP1Connection,
-        path_kwargs: dict[str, bytes | None],
+        found: re.Match[str],
     ) -> None:
         assert route.application is not None and route.registry is not None and route.handler_class is not None
         self.request = request
@@ -158,8 +198,15 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
         self.registry: Registry = route.registry
         self.handler_class: HandlerFactory = route.handler_class
         self.extra_re = route.extra_re
-        self.path_kwargs = path_kwargs
+        #: The URL's match (:class:`~tornad_io.routing.PollMatcher`); the session id is ``""`` in a handshake.
+        self.found = found
+        self.session_id: str = found["session_id"]
         self.body = bytearray()
+
+    @functools.cached_property
+    def path_kwargs(self) -> dict[str, bytes | None]:
+        """The URL's named groups, percent-decoded, as Tornado passes them to a handler (read when needed)."""
+        return url_kwargs(self.found)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.request.method} {self.request.path}>"
@@ -176,20 +223,20 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
         if method != "GET" and method != "POST" and method != "OPTIONS":
             self.refuse(Refusal(405, "Method Not Allowed", f" ({self.protocol} takes GET, POST and OPTIONS)"))
             return
-        refusal = request_refusal(self.registry, self.enabled_as, request)
+        names = header_names(headers)
+        refusal = request_refusal(self.registry, self.enabled_as, request, names)
         if refusal is not None:
             self.refuse(refusal)
             return
-        if "Origin" in headers:
+        if "Origin" in names:
             self._cors = cors_headers(headers["Origin"])
         if method == "POST":
-            session_id = self.path_kwargs.get("session_id") or b""
-            claimed = claim_upload(self.registry, session_id.decode("ascii"), self.protocol, self)
+            claimed = claim_upload(self.registry, self.session_id, self.protocol, self)
             if isinstance(claimed, Refusal):
                 self.refuse(claimed)
                 return
             self.upload = claimed
-        if expects_body(headers):
+        if expects_body(headers, names):
             self._deadline = self.registry.body_deadlines.add(self)
 
     def data_received(self, chunk: bytes) -> None:
@@ -202,7 +249,8 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
             self.wire.close()  # the rest of the body is never read
 
     def finish(self) -> None:
-        self._cancel_deadline()
+        if self._deadline is not None:
+            self._cancel_deadline()
         if self.answered:
             return
         method = self.request.method
@@ -237,10 +285,10 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
         if refusal is not None:
             self.refuse(refusal)
             return
-        session_id = self.path_kwargs.get("session_id")
+        session_id = self.session_id
         wire = self.wire
         if session_id:
-            found = find_connection(self.registry, session_id.decode("ascii"), self.protocol)
+            found = find_connection(self.registry, session_id, self.protocol)
             if isinstance(found, Refusal):
                 self.refuse(found)
                 return
@@ -315,7 +363,8 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
     ) -> asyncio.Future[None] | None:
         """Write the response, once: status, headers, the whole body; then free what the request held.
 
-        Returns the write's future while the bytes wait in the stream's buffer, else ``None``.
+        Returns the write's future (or ``None`` if the response was written before);
+        it is done already when every byte went to the kernel at once.
         ``HTTP1Connection`` adds ``Connection: close`` (and closes after the
         write) when the client asked for it or is an HTTP/1.0 client without
         keep-alive, and answers an HTTP/1.0 keep-alive with ``Keep-Alive``.
@@ -323,24 +372,22 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
         if self.answered:
             return None
         self.answered = True
-        self._cancel_deadline()
-        upload, self.upload = self.upload, None
-        release_upload(upload, self)
-        fields = {"Content-Type": content_type, "Content-Length": str(len(body)), **NO_STORE_FIELDS}
-        if self._cors:
-            fields.update(self._cors)
-        if extra:
-            fields.update(extra)
-        headers = tornado.httputil.HTTPHeaders(fields)  # (from a dict: the quickest way to fill one)
+        if self._deadline is not None:
+            self._cancel_deadline()
+        if self.upload is not None:
+            upload, self.upload = self.upload, None
+            release_upload(upload, self)
+        headers = ResponseHeaders(fixed_fields(content_type), len(body), self._cors, extra)
+        if status == 200 and reason is None:
+            start_line = OK
+        else:
+            if reason is None:
+                reason = http.client.responses.get(status, "Unknown")
+            start_line = tornado.httputil.ResponseStartLine("HTTP/1.1", status, reason)
         wire = self.wire
-        if reason is None:
-            reason = "OK" if status == 200 else http.client.responses.get(status, "Unknown")
-        start_line = tornado.httputil.ResponseStartLine("HTTP/1.1", status, reason)
         # A HEAD answer has its Content-Length but no body (HTTP1Connection refuses one).
         written = wire.write_headers(start_line, headers, body if self.request.method != "HEAD" else None)
         wire.finish()
-        if not wire.stream.writing():
-            return None  # every byte is with the kernel already
         return written
 
     def refuse(self, refusal: Refusal) -> None:
