@@ -18,7 +18,7 @@ import tornado.httputil
 import tornado.web
 
 from tornad_io.connection import Connection, HandlerFactory, Transport
-from tornad_io.dialects import Frame, SocketIO5
+from tornad_io.dialects import SOCKET_IO_06, Dialect, Frame, SocketIO5
 from tornad_io.origins import Origin
 from tornad_io.registry import Registry
 
@@ -89,6 +89,20 @@ def server_origin(request: tornado.httputil.HTTPServerRequest) -> Origin | None:
     return Origin.of_server(request.protocol, request.host)
 
 
+def _new_connection(transport: TransportHandler, dialect: Dialect) -> Connection:
+    """A connection for ``transport``'s handshake request, which the transport then knows as its own."""
+    connection = Connection(
+        transport.handler_class,
+        transport.registry,
+        transport.application,
+        transport.request,
+        transport.protocol,
+        dialect,
+    )
+    transport.connection = connection
+    return connection
+
+
 def open_engine_connection(
     transport: TransportHandler, path_kwargs: dict[str, Any], upgrades: list[str]
 ) -> Connection:
@@ -97,15 +111,7 @@ def open_engine_connection(
     The handshake is written at once; ``on_open`` waits for the client's CONNECT.
     """
     settings = transport.registry.settings
-    connection = Connection(
-        transport.handler_class,
-        transport.registry,
-        transport.application,
-        transport.request,
-        transport.protocol,
-        SocketIO5(),
-    )
-    transport.connection = connection
+    connection = _new_connection(transport, SocketIO5())
     handshake = SocketIO5.opening(
         connection.session_id, upgrades, settings.ping_interval, settings.ping_timeout, settings.max_message_size
     )
@@ -120,14 +126,7 @@ def open_connection(transport: TransportHandler, path_kwargs: dict[str, Any]) ->
     ``transport.connection`` is set before ``on_open`` runs, so a transport
     already knows its connection when the first payload is pushed to it.
     """
-    connection = Connection(
-        transport.handler_class,
-        transport.registry,
-        transport.application,
-        transport.request,
-        transport.protocol,
-    )
-    transport.connection = connection
+    connection = _new_connection(transport, SOCKET_IO_06)
     args, kwargs = open_arguments(transport.extra_re, path_kwargs)
     connection.start(transport, args, kwargs)
     return connection
