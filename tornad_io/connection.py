@@ -173,6 +173,18 @@ class Transport(Protocol):
 class Connection:
     """The server side of one Socket.IO session."""
 
+    # v5 only, so class-level defaults (set per instance on first use): an idle 0.6 websocket's
+    # memory is mostly its instance dict.
+    #: Where the CONNECT answer starts in the outbox (a refusal drops from there).
+    _connect_mark = 0
+    #: ``on_open``'s arguments from the handshake URL, kept for the CONNECT.
+    _open_args: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
+    #: The callbacks of emits that wait for the client's ack, by ack id (a dict once one is waited for).
+    _acks: dict[int, Callable[..., Any]] | None = None
+    _next_ack_id = 0
+    #: The websocket whose upgrade probe succeeded, until its UPGRADE (or its end).
+    _probe: Transport | None = None
+
     def __init__(
         self,
         handler_class: HandlerFactory,
@@ -219,14 +231,6 @@ class Connection:
         # Heartbeats: this connection's wait in one of the registry's timers, and the token to echo.
         self._beat_wait: Wait | None = None
         self._awaited_echo: str | None = None
-        # v5: where the CONNECT answer starts in the outbox (a refusal drops from there), and the
-        # callbacks of emits that wait for the client's ack, by ack id.
-        self._connect_mark = 0
-        self._open_args: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
-        self._acks: dict[int, Callable[..., Any]] = {}
-        self._next_ack_id = 0
-        #: v5: the websocket whose upgrade probe succeeded, until its UPGRADE (or its end).
-        self._probe: Transport | None = None
         self.handler: Handler = handler_class(self)
 
     def __repr__(self) -> str:
@@ -481,7 +485,7 @@ class Connection:
         when it is a coroutine) is the answer.
         """
         if isinstance(item, dialects.Ack):
-            callback = self._acks.pop(item.ack_id, None)
+            callback = self._acks.pop(item.ack_id, None) if self._acks is not None else None
             if callback is None:
                 log.debug("%s acked %d, which nothing awaits", self.short_id, item.ack_id)
                 return None
@@ -549,6 +553,8 @@ class Connection:
             frames = self.dialect.event(event, args, ack_id)
             self._next_ack_id += 1
             acks = self._acks
+            if acks is None:
+                acks = self._acks = {}
             acks[ack_id] = callback
             if len(acks) > self.settings.max_pending_acks:
                 oldest = next(iter(acks))
@@ -770,14 +776,22 @@ class Connection:
     def beat(self) -> None:
         """Send a heartbeat (the registry's timer calls this ``socket_io_heartbeat_interval`` after the last echo;
         ``socket_io_ping_interval`` for v5)."""
-        beats, deadlines = self._timers()
-        if self.state is State.OPENING:
-            self._beat_wait = beats.add(self)  # v5: the queue waits for on_open; ping after it
+        registry = self.registry
+        state = self.state
+        if self.dialect is SOCKET_IO_06:
+            deadlines = registry.echo_deadlines
+        elif state is State.OPENING:
+            self._beat_wait = registry.pings.add(self)  # v5: the queue waits for on_open; ping after it
             return
+        else:
+            deadlines = registry.pong_deadlines
         frame, token = self.dialect.heartbeat()
         self._awaited_echo = token
         self._beat_wait = deadlines.add(self)
-        self._queue_engine([frame])
+        if state is State.OPEN:
+            self.send_frames([frame])
+        else:
+            self._queue_engine([frame])  # v5, before CONNECT
 
     def echo_overdue(self) -> None:
         """No echo within ``socket_io_heartbeat_timeout`` (the registry's deadline timer calls this)."""
@@ -789,7 +803,8 @@ class Connection:
             return  # stale, early or invented: only the latest beat counts
         self._awaited_echo = None
         self._stop_heartbeats()
-        self._beat_wait = self._timers()[0].add(self)
+        registry = self.registry
+        self._beat_wait = (registry.beats if self.dialect is SOCKET_IO_06 else registry.pings).add(self)
 
     def _stop_heartbeats(self) -> None:
         if self._beat_wait is not None:
@@ -862,7 +877,7 @@ class Connection:
         self._writing = False
         self._inbox = deque()
         self._inbox_size = 0
-        self._acks.clear()
+        self._acks = None
 
     def _run_steps(self, steps: Iterable[Callable[[], object]]) -> None:
         for step in steps:
