@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import tornado.web
@@ -63,6 +64,11 @@ class StaticFile(tornado.web.RequestHandler):
         self.set_header("Content-Type", self.content_type)
         self.set_header("Cache-Control", "no-store")
         self.write(self.body)
+
+
+def static_rule(pattern: str, path: Path, content_type: str) -> tuple[str, type[StaticFile], dict[str, Any]]:
+    """The rule that serves the file at ``path`` (read once, now) at ``pattern``."""
+    return (pattern, StaticFile, {"body": path.read_bytes(), "content_type": content_type})
 
 
 async def queued_callbacks_run() -> None:

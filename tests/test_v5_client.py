@@ -266,7 +266,10 @@ def five_handler() -> type[SocketIOHandler]:
             return None
 
         async def later(self, *args: Any) -> Any:
-            await asyncio.sleep(0)
+            # Suspends once, as a hook awaiting real work would: the ack must wait for the result.
+            resumed = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(resumed.set_result, None)
+            await resumed
             return ("later", *args)
 
         def answered(self, *answer: Any) -> None:

@@ -571,10 +571,6 @@ class Connection:
             frames = self.dialect.event(event, args, None)
         self.send_frames(frames)
 
-    def send_frame(self, frame: Frame) -> None:
-        """:meth:`send_frames` for one frame."""
-        self.send_frames([frame])
-
     def send_frames(self, frames: list[Frame]) -> None:
         """:meth:`send` for a message already framed (a broadcast encodes once for everyone)."""
         if self.state is State.OPEN and self._transport is not None and not self._writing and not self._outbox:
@@ -776,15 +772,11 @@ class Connection:
     def beat(self) -> None:
         """Send a heartbeat (the registry's timer calls this ``socket_io_heartbeat_interval`` after the last echo;
         ``socket_io_ping_interval`` for v5)."""
-        registry = self.registry
+        beats, deadlines = self._timers()
         state = self.state
-        if self.dialect is SOCKET_IO_06:
-            deadlines = registry.echo_deadlines
-        elif state is State.OPENING:
-            self._beat_wait = registry.pings.add(self)  # v5: the queue waits for on_open; ping after it
+        if state is State.OPENING:
+            self._beat_wait = beats.add(self)  # v5: the queue waits for on_open; ping after it
             return
-        else:
-            deadlines = registry.pong_deadlines
         frame, token = self.dialect.heartbeat()
         self._awaited_echo = token
         self._beat_wait = deadlines.add(self)
@@ -803,8 +795,7 @@ class Connection:
             return  # stale, early or invented: only the latest beat counts
         self._awaited_echo = None
         self._stop_heartbeats()
-        registry = self.registry
-        self._beat_wait = (registry.beats if self.dialect is SOCKET_IO_06 else registry.pings).add(self)
+        self._beat_wait = self._timers()[0].add(self)
 
     def _stop_heartbeats(self) -> None:
         if self._beat_wait is not None:
@@ -878,6 +869,7 @@ class Connection:
         self._inbox = deque()
         self._inbox_size = 0
         self._acks = None
+        self._probe = None
 
     def _run_steps(self, steps: Iterable[Callable[[], object]]) -> None:
         for step in steps:

@@ -19,6 +19,7 @@ A broadcast is encoded once per dialect, not once per receiver: see
 
 from __future__ import annotations
 
+import abc
 import base64
 import logging
 import random
@@ -57,26 +58,27 @@ V5_REFUSED: Final = "Connection refused by the server"
 _MESSAGE_EVENT: Final = "message"
 
 
-class Dialect:
+class Dialect(abc.ABC):
     """The framing rules of one protocol generation (see the module docstring)."""
 
     #: ``SocketIOHandler.protocol_version``: ``"0.6"`` or ``"5"``.
     version: str = ""
 
+    @abc.abstractmethod
     def message(self, value: Any) -> list[Frame]:
         """The frames of ``SocketIOHandler.send(value)``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def event(self, name: str, args: Sequence[Any], ack_id: int | None) -> list[Frame]:
         """The frames of ``emit(name, *args)``; ``TypeError`` where the protocol has no events."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def ack(self, ack_id: int, args: Sequence[Any]) -> list[Frame]:
-        raise NotImplementedError
+        """The frames that answer the client's ack request ``ack_id`` with ``args``."""
 
+    @abc.abstractmethod
     def heartbeat(self) -> tuple[Frame, str]:
         """A heartbeat frame and the echo that answers it."""
-        raise NotImplementedError
 
 
 class SocketIO06(Dialect):

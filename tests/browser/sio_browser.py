@@ -20,7 +20,7 @@ import tornado.netutil
 import tornado.web
 
 from tests.engines import Engine, Page, javascript, wait_until
-from tests.helpers import StaticFile
+from tests.helpers import static_rule
 from tornad_io import SocketIOHandler
 from tornad_io.testing import AppServer
 
@@ -100,21 +100,9 @@ def make_echo_app(record: ServerRecord, client_js: Path = CLIENT_JS, **settings:
 
     return tornado.web.Application(
         [
-            (
-                r"/socket\.io\.js",
-                StaticFile,
-                {"body": client_js.read_bytes(), "content_type": "text/javascript"},
-            ),
-            (
-                r"/shims\.js",
-                StaticFile,
-                {"body": SHIMS_JS.read_bytes(), "content_type": "text/javascript"},
-            ),
-            (
-                r"/page\.html",
-                StaticFile,
-                {"body": PAGE_HTML.read_bytes(), "content_type": "text/html; charset=utf-8"},
-            ),
+            static_rule(r"/socket\.io\.js", client_js, "text/javascript"),
+            static_rule(r"/shims\.js", SHIMS_JS, "text/javascript"),
+            static_rule(r"/page\.html", PAGE_HTML, "text/html; charset=utf-8"),
             (r"/favicon\.ico", NoFavicon),
             EchoHandler.routes(RESOURCE),
         ],

@@ -36,7 +36,7 @@ import tornado.web
 from sio_browser import NoFavicon
 
 from tests.engines import ENGINE_NAMES, Engine, Page, javascript, wait_until
-from tests.helpers import StaticFile
+from tests.helpers import static_rule
 from tornad_io import SocketIOHandler
 from tornad_io.registry import registry_for
 from tornad_io.testing import AppServer
@@ -132,16 +132,8 @@ def make_v5_app(record: V5Record, client_js: Path, **settings: Any) -> tornado.w
 
     return tornado.web.Application(
         [
-            (
-                r"/v5/socket\.io\.min\.js",
-                StaticFile,
-                {"body": client_js.read_bytes(), "content_type": "text/javascript"},
-            ),
-            (
-                r"/page_v5\.html",
-                StaticFile,
-                {"body": PAGE_V5_HTML.read_bytes(), "content_type": "text/html; charset=utf-8"},
-            ),
+            static_rule(r"/v5/socket\.io\.min\.js", client_js, "text/javascript"),
+            static_rule(r"/page_v5\.html", PAGE_V5_HTML, "text/html; charset=utf-8"),
             (r"/favicon\.ico", NoFavicon),
             V5EchoHandler.routes("socket.io"),
         ],

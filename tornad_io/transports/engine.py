@@ -100,7 +100,7 @@ def _as_engine_error(refusal: Refusal) -> tuple[Refusal, EngineError]:
     return refusal, code
 
 
-def engine_refusal(request: tornado.httputil.HTTPServerRequest, enabled: bool) -> Refusal | None:
+def engine_refusal(enabled: bool) -> Refusal | None:
     """Why an ``EIO`` request is refused before its transport looks at it (``None``: it is not)."""
     if not enabled:
         return Refusal(403, "Socket.IO v5 is not enabled", " (socket_io_v5 is False)")
@@ -133,7 +133,7 @@ class EnginePolling(PollingTransport):
         start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
         headers: tornado.httputil.HTTPHeaders,
     ) -> None:
-        refusal = engine_refusal(self.request, self.registry.settings.v5)
+        refusal = engine_refusal(self.registry.settings.v5)
         if refusal is not None:
             self.refuse(refusal)
             return
@@ -198,7 +198,7 @@ class EngineWebSocket(WebSocketTransport):
     protocol: ClassVar[str] = "websocket"
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        refusal = engine_refusal(self.request, self.registry.settings.v5)
+        refusal = engine_refusal(self.registry.settings.v5)
         sid = query_value(self.request, "sid")
         if refusal is None and not transport_enabled(self.registry, self.protocol):
             refusal = Refusal(403, "websocket is not enabled")  # as a disabled polling: the same JSON error
@@ -258,7 +258,7 @@ class EngineRefusal(tornado.web.RequestHandler):
         version = query_value(self.request, "EIO")
         transport = query_value(self.request, "transport")
         if not registry.settings.v5:
-            refusal, code = engine_refusal(self.request, False), EngineError.FORBIDDEN
+            refusal, code = engine_refusal(False), EngineError.FORBIDDEN
         elif version != str(engineio.PROTOCOL):
             refusal = Refusal(
                 400,
