@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import tornado.ioloop
 import tornado.testing
@@ -28,7 +29,7 @@ class TestFifoTimer(tornado.testing.AsyncTestCase):
             started[name] = loop.time()
             wait = timer.add(name)
             if name == "cancelled":
-                FifoTimer.cancel(wait)
+                timer.cancel(wait)
         await asyncio.wait_for(done.wait(), 5)
         assert [name for name, _ in fired] == ["a", "b", "c", "last"]
         for name, at in fired:
@@ -62,4 +63,40 @@ class TestFifoTimer(tornado.testing.AsyncTestCase):
         waits = [timer.add(item) for item in range(1000)]
         assert len(loop.asyncio_loop._scheduled) == before + 1  # type: ignore[attr-defined]
         for wait in waits:
-            FifoTimer.cancel(wait)
+            timer.cancel(wait)
+
+    @tornado.testing.gen_test
+    async def test_a_cancelled_or_fired_wait_cancels_nothing_else(self) -> None:
+        fired: list[str] = []
+        done = asyncio.Event()
+
+        def due(item: str) -> None:
+            fired.append(item)
+            done.set()
+
+        timer: FifoTimer[str] = FifoTimer(0.01, due)
+        first = timer.add("first")
+        await asyncio.wait_for(done.wait(), 5)
+        done.clear()
+        second = timer.add("second")
+        timer.cancel(first)  # fired already: must not touch "second"
+        timer.cancel(second)
+        timer.cancel(second)
+        timer.add("third")
+        await asyncio.wait_for(done.wait(), 5)
+        assert fired == ["first", "third"]
+
+    @tornado.testing.gen_test
+    async def test_waits_are_not_objects_the_garbage_collector_tracks(self) -> None:
+        # Heartbeat waits live for seconds: one tracked container each would reach the oldest
+        # generation by the thousand and trigger full collections in an idle server.
+        timer: FifoTimer[object] = FifoTimer(3600, lambda item: None)
+        items = [object() for _ in range(10_000)]
+        gc.collect()
+        before = len(gc.get_objects())
+        waits = [timer.add(item) for item in items]
+        for wait in waits[::2]:
+            timer.cancel(wait)
+        assert len(gc.get_objects()) - before < 10  # (the list of waits itself, and little else)
+        for wait in waits[1::2]:
+            timer.cancel(wait)

@@ -228,7 +228,8 @@ class Connection:
         self._inbox_size = 0
         self._busy = True  # on_open runs first; messages wait behind it
         self._readable: asyncio.Future[None] | None = None
-        # Heartbeats: this connection's wait in one of the registry's timers, and the token to echo.
+        # Heartbeats: this connection's wait in one of the registry's timers, and the echo awaited
+        # (0.6: the heartbeat's own frame, which the client sends back; v5: a PONG's data).
         self._beat_wait: Wait | None = None
         self._awaited_echo: str | None = None
         self.handler: Handler = handler_class(self)
@@ -335,6 +336,9 @@ class Connection:
         when the payload is malformed or holds more than ``socket_io_max_frames``
         frames.
         """
+        if payload == self._awaited_echo and self.state is State.OPEN:
+            self._heartbeat_echoed(payload)  # the client's echo, alone in its payload: nothing to decode
+            return
         settings = self.settings
         messages = codec.decode_payload(payload, settings.max_message_size, settings.max_frames)
         self.receive(messages, len(payload))
@@ -351,7 +355,7 @@ class Connection:
         entries: list[tuple[Any, int]] = []
         for message in messages:
             if isinstance(message, codec.Heartbeat):
-                self._heartbeat_echoed(message.number)
+                self._heartbeat_echoed(codec.encode_heartbeat(message.number))
             elif isinstance(message, codec.Json):
                 entries.append((message.value, 0))
             else:
@@ -777,8 +781,7 @@ class Connection:
         if state is State.OPENING:
             self._beat_wait = beats.add(self)  # v5: the queue waits for on_open; ping after it
             return
-        frame, token = self.dialect.heartbeat()
-        self._awaited_echo = token
+        frame, self._awaited_echo = self.dialect.heartbeat()
         self._beat_wait = deadlines.add(self)
         if state is State.OPEN:
             self.send_frames([frame])
@@ -790,17 +793,19 @@ class Connection:
         self._beat_wait = None
         self.close("heartbeat timeout")
 
-    def _heartbeat_echoed(self, token: str) -> None:
-        if self._awaited_echo is None or token != self._awaited_echo:
+    def _heartbeat_echoed(self, echo: str) -> None:
+        if self._awaited_echo is None or echo != self._awaited_echo:
             return  # stale, early or invented: only the latest beat counts
-        self._awaited_echo = None
         self._stop_heartbeats()
         self._beat_wait = self._timers()[0].add(self)
 
     def _stop_heartbeats(self) -> None:
-        if self._beat_wait is not None:
-            FifoTimer.cancel(self._beat_wait)
+        wait = self._beat_wait
+        if wait is not None:
+            beats, deadlines = self._timers()
+            (beats if self._awaited_echo is None else deadlines).cancel(wait)  # awaiting an echo: a deadline
             self._beat_wait = None
+        self._awaited_echo = None
 
     # -- the one close path -------------------------------------------------------------
 

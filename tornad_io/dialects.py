@@ -78,7 +78,7 @@ class Dialect(abc.ABC):
 
     @abc.abstractmethod
     def heartbeat(self) -> tuple[Frame, str]:
-        """A heartbeat frame and the echo that answers it."""
+        """A heartbeat frame and the echo that answers it (what :meth:`Connection._heartbeat_echoed` is given)."""
 
 
 class SocketIO06(Dialect):
@@ -98,11 +98,11 @@ class SocketIO06(Dialect):
         raise TypeError("Socket.IO 0.6 clients have no acks")
 
     def heartbeat(self) -> tuple[Frame, str]:
-        # The 0.6 client echoes whatever follows ~h~; a random token means only a client
-        # that read this heartbeat can answer it.  Liveness is not a secret, so Python's
-        # fast generator will do (no system call per beat, as os.urandom would make).
-        token = f"{_tokens.getrandbits(32):08x}"
-        return codec.encode_heartbeat(token), token
+        # The 0.6 client sends the very frame back (whatever follows ~h~ is echoed); a random
+        # token means only a client that read this heartbeat can answer it.  Liveness is not a
+        # secret, so Python's fast generator will do (no system call per beat, as os.urandom makes).
+        frame = codec.encode_heartbeat(f"{_tokens.getrandbits(32):08x}")
+        return frame, frame
 
 
 #: The one 0.6 dialect: it holds no state.

@@ -108,6 +108,26 @@ class TestHeartbeats(WebSocketTestCase):
         ws.close()
 
     @tornado.testing.gen_test
+    async def test_an_echo_sharing_its_payload_with_messages_counts_too(self) -> None:
+        # A lone echo takes a shortcut past the decoder; one among other frames must still count.
+        ws = await self.connect()
+        await self.read(ws)
+
+        async def next_beat() -> Heartbeat:
+            while True:  # (the handler echoes the messages sent along)
+                for message in messages(await ws.read_message()):  # type: ignore[arg-type]
+                    if isinstance(message, Heartbeat):
+                        return message
+
+        for number in range(3):
+            beat = await next_beat()
+            await ws.write_message(encode_frame(f"before {number}") + encode_frame(f"~h~{beat.number}"))
+        await next_beat()  # the third echo counted too
+        assert self.recorder.of("message") == [("message", f"before {n}") for n in range(3)]
+        assert self.recorder.of("close") == []
+        ws.close()
+
+    @tornado.testing.gen_test
     async def test_a_missed_heartbeat_ends_the_connection(self) -> None:
         ws = await self.connect()
         await self.read(ws)

@@ -35,7 +35,7 @@ from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.dialects import Frame
 from tornad_io.registry import Registry, registry_for
 from tornad_io.settings import Settings
-from tornad_io.timers import FifoTimer, Wait
+from tornad_io.timers import Wait
 from tornad_io.transports.base import open_connection, server_origin
 
 __all__ = [
@@ -357,7 +357,7 @@ class HTTPTransport(tornado.web.RequestHandler):
 
     def _cancel_body_deadline(self) -> None:
         if self._body_deadline is not None:
-            FifoTimer.cancel(self._body_deadline)
+            self.registry.body_deadlines.cancel(self._body_deadline)
             self._body_deadline = None
 
     def body_timed_out(self) -> None:

@@ -49,7 +49,7 @@ from tornad_io.codec import Message, decode_payload
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.dialects import Frame
 from tornad_io.registry import ApplicationRoute, Registry, bind_routes, registry_for
-from tornad_io.timers import FifoTimer, Wait
+from tornad_io.timers import Wait
 from tornad_io.transports.base import joined, open_connection, url_kwargs
 from tornad_io.transports.http import (
     NO_STORE,
@@ -408,7 +408,7 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
 
     def _cancel_deadline(self) -> None:
         if self._deadline is not None:
-            FifoTimer.cancel(self._deadline)
+            self.registry.body_deadlines.cancel(self._deadline)
             self._deadline = None
 
     # -- Transport ---------------------------------------------------------------------------
