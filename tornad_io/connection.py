@@ -182,8 +182,10 @@ class Connection:
     #: The callbacks of emits that wait for the client's ack, by ack id (a dict once one is waited for).
     _acks: dict[int, Callable[..., Any]] | None = None
     _next_ack_id = 0
-    #: The websocket whose upgrade probe succeeded, until its UPGRADE (or its end).
+    #: The websocket that joined this polling session to upgrade it, until its UPGRADE (or its end).
     _probe: Transport | None = None
+    #: Its probe succeeded (``3probe`` sent): polls are answered at once until the UPGRADE.
+    _upgrading = False
 
     def __init__(
         self,
@@ -690,8 +692,21 @@ class Connection:
         if state is State.OPEN or state is State.CONNECTING:
             self._start_heartbeats()
             self._flush()
-            if self._probe is not None and self._transport is transport and transport.kind is TransportKind.POLL:
+            if self._upgrading and self._transport is transport and transport.kind is TransportKind.POLL:
                 transport.push_frames([])  # upgrading: the client must not wait on this poll (see release_poll)
+
+    def join_probe(self, probe: Transport) -> None:
+        """v5: the websocket ``probe`` joined this polling session to upgrade it.
+
+        One probe at a time: a newer one replaces (and closes) the older, so a
+        client cannot hold any number of websockets on one session; the
+        session's end closes it too.
+        """
+        previous, self._probe = self._probe, probe
+        self._upgrading = False
+        if previous is not None and previous is not probe:
+            log.info("%s: a new upgrade probe replaces the one still open", self.short_id)
+            previous.terminate("replaced by a newer upgrade probe")
 
     def release_poll(self, probe: Transport) -> None:
         """v5, ``probe`` answered ``3probe``: answer the held poll now, so the client can switch.
@@ -700,14 +715,20 @@ class Connection:
         too: a poll the client sent before it read ``3probe`` would otherwise be
         held for ``socket_io_poll_timeout``, the client's switch waiting on it.
         """
-        self._probe = probe
+        if probe is not self._probe:
+            return  # replaced by a newer probe
+        self._upgrading = True
         transport = self._transport
         if transport is not None and transport.kind is TransportKind.POLL:
             transport.push_frames([])
 
     def upgrade(self, transport: Transport) -> None:
         """v5: the client moved this session from polling to ``transport`` (a websocket)."""
+        if transport is not self._probe:
+            log.debug("%s: UPGRADE from a websocket that is not its probe; ignored", self.short_id)
+            return
         self._probe = None
+        self._upgrading = False
         self.protocol = transport.protocol
         self.registry.stop_sweeping(self)
         self.attach(transport)
@@ -726,6 +747,7 @@ class Connection:
         self._lingering.discard(transport)
         if transport is self._probe:
             self._probe = None  # the upgrade failed: polls are held again
+            self._upgrading = False
         if self._transport is not transport:
             return
         if transport.kind is TransportKind.POLL and (self.state is State.OPEN or self.dialect is not SOCKET_IO_06):
@@ -862,6 +884,7 @@ class Connection:
                 functools.partial(self.registry.remove, self),
                 end_wire,
                 functools.partial(_abort_all, lingering if slow else ()),
+                functools.partial(self._end_probe, reason),
                 self._resume_reading,
             )
         )
@@ -874,7 +897,12 @@ class Connection:
         self._inbox = deque()
         self._inbox_size = 0
         self._acks = None
-        self._probe = None
+
+    def _end_probe(self, reason: str) -> None:
+        probe, self._probe = self._probe, None
+        self._upgrading = False
+        if probe is not None:
+            probe.terminate(reason)
 
     def _run_steps(self, steps: Iterable[Callable[[], object]]) -> None:
         for step in steps:

@@ -665,6 +665,34 @@ class TestUpgrade(EngineTestCase):
         ws.close()
 
 
+    @tornado.testing.gen_test
+    async def test_the_sessions_end_closes_its_probe(self) -> None:
+        # A probe whose client went quiet has no pings of its own: the session's end must free it.
+        sid = await self.connected_poller()
+        ws = await self.websocket(sid)
+        await ws.write_message("2probe")
+        assert await self.read(ws) == "3probe"
+        self.connection(sid).handler.close()
+        assert await asyncio.wait_for(ws.read_message(), 10) is None
+        await self.recorder.wait("close")
+
+    @tornado.testing.gen_test
+    async def test_one_probe_at_a_time_the_newest_wins(self) -> None:
+        sid = await self.connected_poller()
+        first = await self.websocket(sid)
+        second = await self.websocket(sid)
+        assert await asyncio.wait_for(first.read_message(), 10) is None  # replaced, and closed
+        await second.write_message("2probe")
+        assert await self.read(second) == "3probe"
+        await second.write_message("5")
+        handler = self.connection(sid).handler
+        handler.send("over the second")
+        assert await self.read(second) == '42["message","over the second"]'
+        assert handler.protocol == "websocket"
+        second.close()
+        await self.recorder.wait("close")
+
+
 class TestUpgradeOnTornadosReader(TestUpgrade):
     settings = {"socket_io_websocket_takeover": False}
 

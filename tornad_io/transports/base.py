@@ -11,7 +11,7 @@ bound route's, for a delegate).
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import tornado.escape
 import tornado.httputil
@@ -46,7 +46,7 @@ class TransportHandler(Transport, Protocol):
 
 def joined(frames: list[Frame]) -> str:
     """The 0.6 payload of ``frames``: their concatenation (0.6 frames are all ``str``)."""
-    return "".join(cast("list[str]", frames))
+    return "".join(frames)  # type: ignore[arg-type]  # (no typing.cast: a function call per message)
 
 
 def open_arguments(

@@ -229,6 +229,7 @@ class EngineWebSocket(WebSocketTransport):
             transport.terminate("session gone")
             return
         transport.connection = found  # probing: the session switches over on UPGRADE
+        found.join_probe(transport)
 
     @staticmethod
     def wire_bytes(frames: list[Frame]) -> bytes:
