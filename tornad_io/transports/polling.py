@@ -117,8 +117,12 @@ class PollRoute(ApplicationRoute):
 
     Unbound (as ``SocketIOHandler.routes`` builds it) it declines every
     request; :func:`tornad_io.registry.bind_routes` replaces it, in each
-    application's own rules, with one bound to that application.
+    application's own rules, with one bound to that application, and
+    hoists a copy of that rule ahead of the ``routes()`` rule (``build_rule``
+    puts it first among the rules matching its URLs).
     """
+
+    hoistable = True
 
     def __init__(
         self,
