@@ -473,7 +473,7 @@ class Connection:
             except Exception:
                 log.exception("%s of %s raised; the connection goes on", _hook_name(message), self.short_id)
                 continue
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):  # (most hooks return None: no ABC check)
                 self._busy = True
                 asyncio.ensure_future(result).add_done_callback(functools.partial(self._message_done, message))
                 break
