@@ -360,7 +360,9 @@ class Connection:
             return
         entries: list[tuple[Any, int]] = []
         for message in messages:
-            if isinstance(message, codec.Heartbeat):
+            if type(message) is str:  # (most messages: no isinstance tests)
+                entries.append((message, 0))
+            elif isinstance(message, codec.Heartbeat):
                 self._heartbeat_echoed(message.number)
             elif isinstance(message, codec.Json):
                 entries.append((message.value, 0))
