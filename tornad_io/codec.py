@@ -18,6 +18,7 @@ original protocol were JavaScript: an astral character such as ``😀`` counts
 from __future__ import annotations
 
 import decimal
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -179,18 +180,40 @@ def decode_form_payload(
     return _decode(payload, max_frame, max_frames, _take_folding_crlf)
 
 
+#: A well-formed frame header (what :func:`_frame_header` accepts), read in one C call; anything else
+#: goes to :func:`_frame_header`, which says what is wrong with it.
+_HEADER: Final = re.compile(r"~m~([0-9]{1,12})~m~")
+
+
 def _decode(
     payload: str, max_frame: int, max_frames: int | None, take: Callable[[str, int, int], tuple[str, int]]
 ) -> list[Message]:
-    """Frames back to back; ``take`` reads one message text and says where the next frame starts."""
+    """Frames back to back; ``take`` reads one message text and says where the next frame starts.
+
+    Most payloads are one short frame, so the common case is read inline: a
+    header ``_HEADER`` matches, an ASCII message (as many characters as
+    units), a text that does not start with ``~`` (no heartbeat, no JSON).
+    """
     messages: list[Message] = []
     position = 0
-    while position < len(payload):
+    end = len(payload)
+    header = _HEADER.match
+    while position < end:
         if max_frames is not None and len(messages) >= max_frames:
             raise TooManyFrames(f"more than {max_frames} frames in one payload", position)
-        start, length = _frame_header(payload, position, max_frame)
-        text, position = take(payload, start, length)
-        messages.append(_parse_message(text, start))
+        found = header(payload, position)
+        if found is None:
+            start, length = _frame_header(payload, position, max_frame)  # raises
+        else:
+            start = found.end()
+            length = int(found[1])
+            if length > max_frame:
+                raise ProtocolError(f"frame of {length} units is over the limit of {max_frame}", position + 3)
+        position = start + length
+        text = payload[start:position]
+        if take is not _take or len(text) != length or not text.isascii():
+            text, position = take(payload, start, length)
+        messages.append(text if text[:1] != "~" else _parse_message(text, start))
     return messages
 
 

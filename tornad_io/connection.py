@@ -127,6 +127,16 @@ class TransportKind(enum.Enum):
     POLL = "poll"
 
 
+# The members the message path tests, as module names: on Python 3.11 ``State.OPEN`` goes through
+# ``EnumType.__getattr__``'s slow lookup (about 150 ns, ten times a global's), a dozen times per message.
+_CONNECTING: Final = State.CONNECTING
+_OPENING: Final = State.OPENING
+_ABANDONED: Final = State.ABANDONED
+_OPEN: Final = State.OPEN
+_CLOSED: Final = State.CLOSED
+_POLL: Final = TransportKind.POLL
+
+
 class Handler(Protocol):
     """What a connection calls on the application's object (``SocketIOHandler`` is one)."""
 
@@ -204,7 +214,7 @@ class Connection:
         self.application = application
         self.request = request
         self.protocol = protocol
-        self.state = State.OPENING if dialect is SOCKET_IO_06 else State.CONNECTING
+        self.state = _OPENING if dialect is SOCKET_IO_06 else _CONNECTING
         self.close_reason: str | None = None
         self.beaker_session: beaker.session.Session | None = None
         #: The rooms this connection is in (the registry keeps the other direction).
@@ -253,7 +263,7 @@ class Connection:
 
     def start(self, transport: Transport, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Register, attach the handshake's transport and run ``on_open``."""
-        self.registry.add(self, polling=transport.kind is TransportKind.POLL)
+        self.registry.add(self, polling=transport.kind is _POLL)
         self._transport = transport
         self._attached_at = self._loop.time()
         self._call_hook("on_open", self.handler.on_open, args, kwargs, self._opened)
@@ -267,7 +277,7 @@ class Connection:
         ``kwargs`` (plus ``auth``, when the client sent one).
         """
         self._open_args = (args, kwargs)
-        self.registry.add(self, polling=transport.kind is TransportKind.POLL)
+        self.registry.add(self, polling=transport.kind is _POLL)
         self._transport = transport
         self._attached_at = self._loop.time()
         self._start_heartbeats()
@@ -275,10 +285,10 @@ class Connection:
 
     def _connect(self, connect: dialects.Connect) -> None:
         """v5: the client's CONNECT: run ``on_open``, the CONNECT answer queued ahead of what it sends."""
-        if self.state is not State.CONNECTING:
+        if self.state is not _CONNECTING:
             log.debug("%s sent CONNECT twice; ignored", self.short_id)
             return
-        self._enter(State.OPENING)
+        self._enter(_OPENING)
         self._busy = True
         self._connect_mark = len(self._outbox)
         self.enqueue_frames(dialects.SocketIO5.connected(self.session_id))
@@ -289,7 +299,7 @@ class Connection:
 
     def _refused(self, outcome: Outcome) -> None:
         """v5: answer CONNECT_ERROR in place of the CONNECT answer and whatever ``on_open`` sent."""
-        self._enter(State.CONNECTING)
+        self._enter(_CONNECTING)
         log.info(
             "refused %s %s from %s (on_open %s)", self.protocol, self.short_id, self.request.remote_ip, outcome.value
         )
@@ -301,9 +311,9 @@ class Connection:
         self._queue_engine(dialects.SocketIO5.refused(dialects.V5_REFUSED))
 
     def _opened(self, outcome: Outcome) -> None:
-        if self.state is State.ABANDONED:
+        if self.state is _ABANDONED:
             # The client left while on_open ran; finish the close it asked for.
-            self._enter(State.CLOSED)
+            self._enter(_CLOSED)
             accepted = outcome is Outcome.ACCEPTED
             log.info(
                 "%s %s %s from %s (%s while on_open ran)",
@@ -321,7 +331,7 @@ class Connection:
             else:
                 self._refused(outcome)
             return
-        self._enter(State.OPEN)
+        self._enter(_OPEN)
         self._busy = False
         log.info("open %s %s from %s", self.protocol, self.short_id, self.request.remote_ip)
         self._start_heartbeats()
@@ -338,7 +348,7 @@ class Connection:
         when the payload is malformed or holds more than ``socket_io_max_frames``
         frames.
         """
-        if payload == self._awaited_echo and self.state is State.OPEN:
+        if payload == self._awaited_echo and self.state is _OPEN:
             self._heartbeat_echoed(payload)  # the client's echo, alone in its payload: nothing to decode
             return
         settings = self.settings
@@ -351,12 +361,14 @@ class Connection:
         ``size`` is the payload's length, counted against the inbound bound
         until its last message has been delivered.
         """
-        if self.state is not State.OPEN and self.state is not State.OPENING:
+        if self.state is not _OPEN and self.state is not _OPENING:
             log.debug("dropping a payload for closed connection %s", self.short_id)
             return
         entries: list[tuple[Any, int]] = []
         for message in messages:
-            if isinstance(message, codec.Heartbeat):
+            if type(message) is str:  # (most messages: no isinstance tests)
+                entries.append((message, 0))
+            elif isinstance(message, codec.Heartbeat):
                 self._heartbeat_echoed(codec.encode_heartbeat(message.number))
             elif isinstance(message, codec.Json):
                 entries.append((message.value, 0))
@@ -380,7 +392,7 @@ class Connection:
         valid Socket.IO; what came before it in ``packets`` is dropped too, as
         the transport then ends the session.
         """
-        if self.state is State.CLOSED or self.state is State.ABANDONED:
+        if self.state is _CLOSED or self.state is _ABANDONED:
             log.debug("dropping packets for closed connection %s", self.short_id)
             return
         dialect = self.dialect
@@ -402,7 +414,7 @@ class Connection:
                 elif isinstance(incoming, dialects.Disconnect):
                     self.close("client disconnect")
                     return
-                elif self.state is State.CONNECTING:
+                elif self.state is _CONNECTING:
                     log.debug("%s sent a packet before CONNECT; ignored", self.short_id)
                 else:
                     entries.append((incoming, 0))
@@ -462,7 +474,7 @@ class Connection:
             self._resume_reading()
 
     def _deliver_batch(self, inbox: deque[tuple[Any, int]], on_message: Callable[[Any], Any], budget: int) -> None:
-        while inbox and self.state is State.OPEN:
+        while inbox and self.state is _OPEN:
             if not budget:
                 self._busy = True
                 self._loop.add_callback(self._continue_drain)
@@ -479,7 +491,7 @@ class Connection:
             except Exception:
                 log.exception("%s of %s raised; the connection goes on", _hook_name(message), self.short_id)
                 continue
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):  # (most hooks return None: no ABC check)
                 self._busy = True
                 asyncio.ensure_future(result).add_done_callback(functools.partial(self._message_done, message))
                 break
@@ -550,7 +562,7 @@ class Connection:
     def emit(self, event: str, args: tuple[Any, ...], callback: Callable[..., Any] | None = None) -> None:
         """v5: send an event; ``callback`` gets the client's ack arguments.  ``TypeError`` on 0.6."""
         ack_id = None
-        if callback is not None and (self.state is State.CLOSED or self.state is State.ABANDONED):
+        if callback is not None and (self.state is _CLOSED or self.state is _ABANDONED):
             self.dialect.event(event, args, None)  # the same TypeError on 0.6 as before the close
             log.debug("emit on closed connection %s ignored", self.short_id)
             return
@@ -579,7 +591,7 @@ class Connection:
 
     def send_frames(self, frames: list[Frame]) -> None:
         """:meth:`send` for a message already framed (a broadcast encodes once for everyone)."""
-        if self.state is State.OPEN and self._transport is not None and not self._writing and not self._outbox:
+        if self.state is _OPEN and self._transport is not None and not self._writing and not self._outbox:
             self._push(frames)  # the common case: straight through, nothing queued
         elif self.enqueue_frames(frames):
             self._flush()
@@ -587,16 +599,16 @@ class Connection:
     def enqueue_frames(self, frames: list[Frame]) -> bool:
         """Queue ``frames`` without writing them (a broadcast); ``True`` if :meth:`flush` should follow."""
         state = self.state
-        if state is not State.OPEN and state is not State.OPENING:
+        if state is not _OPEN and state is not _OPENING:
             log.debug("send on %s connection %s ignored", state.value, self.short_id)
             return False
         return self._queue(frames)
 
     def _queue_engine(self, frames: list[Frame]) -> None:
         """v5: queue Engine.IO traffic (handshake, pings, refusals), written even before CONNECT."""
-        if self.state is State.CLOSED or self.state is State.ABANDONED:
+        if self.state is _CLOSED or self.state is _ABANDONED:
             return
-        if self._queue(frames) and self.state is not State.OPENING:
+        if self._queue(frames) and self.state is not _OPENING:
             self._flush()
 
     def _queue(self, frames: list[Frame]) -> bool:
@@ -606,11 +618,11 @@ class Connection:
         if self._outbox_size + self._unwritten > self.settings.max_buffer_size:
             self._overflow()
             return False
-        return self._transport is not None and not self._writing and self.state is not State.OPENING
+        return self._transport is not None and not self._writing and self.state is not _OPENING
 
     def flush(self) -> None:
         """Write what is queued, if a transport can take it now."""
-        if self.state is State.OPEN or self.state is State.CONNECTING:
+        if self.state is _OPEN or self.state is _CONNECTING:
             self._flush()
 
     def _flush(self) -> None:
@@ -630,7 +642,7 @@ class Connection:
         size = len(frames[0]) if len(frames) == 1 else sum(map(len, frames))
         self._unwritten += size
         self._writes += 1
-        if transport.kind is TransportKind.POLL:
+        if transport.kind is _POLL:
             self._lingering.add(transport)
         elif transport is self._transport:
             self._writing = True
@@ -644,7 +656,7 @@ class Connection:
         self._lingering.discard(transport)
         if transport is self._transport and self._writing:
             self._writing = False
-            if self.state is State.OPEN or self.state is State.CONNECTING:
+            if self.state is _OPEN or self.state is _CONNECTING:
                 self._flush()
 
     def _overflow(self) -> None:
@@ -678,7 +690,7 @@ class Connection:
         first, so no request is left hanging and nothing is sent twice.
         """
         state = self.state
-        if state is State.CLOSED or state is State.ABANDONED:
+        if state is _CLOSED or state is _ABANDONED:
             transport.terminate(self.close_reason or "closed")
             return
         previous = self._transport
@@ -689,10 +701,10 @@ class Connection:
         self.idle_since = None
         self._transport = transport
         self._attached_at = self._loop.time()
-        if state is State.OPEN or state is State.CONNECTING:
+        if state is _OPEN or state is _CONNECTING:
             self._start_heartbeats()
             self._flush()
-            if self._upgrading and self._transport is transport and transport.kind is TransportKind.POLL:
+            if self._upgrading and self._transport is transport and transport.kind is _POLL:
                 transport.push_frames([])  # upgrading: the client must not wait on this poll (see release_poll)
 
     def join_probe(self, probe: Transport) -> None:
@@ -719,7 +731,7 @@ class Connection:
             return  # replaced by a newer probe
         self._upgrading = True
         transport = self._transport
-        if transport is not None and transport.kind is TransportKind.POLL:
+        if transport is not None and transport.kind is _POLL:
             transport.push_frames([])
 
     def upgrade(self, transport: Transport) -> None:
@@ -739,7 +751,7 @@ class Connection:
             return
         self._transport = None
         self._writing = False
-        if transport.kind is TransportKind.POLL and self.state is not State.CLOSED:
+        if transport.kind is _POLL and self.state is not _CLOSED:
             self.idle_since = self._loop.time()
 
     def transport_lost(self, transport: Transport) -> None:
@@ -750,7 +762,7 @@ class Connection:
             self._upgrading = False
         if self._transport is not transport:
             return
-        if transport.kind is TransportKind.POLL and (self.state is State.OPEN or self.dialect is not SOCKET_IO_06):
+        if transport.kind is _POLL and (self.state is _OPEN or self.dialect is not SOCKET_IO_06):
             self.detach(transport)  # a poll may come back within the close timeout
         else:
             # A socket or stream is the session; and a handshake poll that leaves while
@@ -771,8 +783,8 @@ class Connection:
             if self.idle_since is not None and now - self.idle_since >= self.settings.close_timeout:
                 self.close("close timeout")
         elif (
-            transport.kind is TransportKind.POLL
-            and (self.state is State.OPEN or self.state is State.CONNECTING)
+            transport.kind is _POLL
+            and (self.state is _OPEN or self.state is _CONNECTING)
             and now - self._attached_at >= self.settings.poll_timeout
         ):
             transport.push_frames([])
@@ -791,7 +803,7 @@ class Connection:
             return
         if self.dialect is SOCKET_IO_06:
             transport = self._transport
-            if transport is None or transport.kind is TransportKind.POLL:
+            if transport is None or transport.kind is _POLL:
                 return
         self._beat_wait = self._timers()[0].add(self)
 
@@ -800,12 +812,12 @@ class Connection:
         ``socket_io_ping_interval`` for v5)."""
         beats, deadlines = self._timers()
         state = self.state
-        if state is State.OPENING:
+        if state is _OPENING:
             self._beat_wait = beats.add(self)  # v5: the queue waits for on_open; ping after it
             return
         frame, self._awaited_echo = self.dialect.heartbeat()
         self._beat_wait = deadlines.add(self)
-        if state is State.OPEN:
+        if state is _OPEN:
             self.send_frames([frame])
         else:
             self._queue_engine([frame])  # v5, before CONNECT
@@ -844,18 +856,18 @@ class Connection:
 
     def _close(self, reason: str, run_on_close: bool) -> None:
         state = self.state
-        if state is State.CLOSED or state is State.ABANDONED:
+        if state is _CLOSED or state is _ABANDONED:
             return
-        self._enter(State.ABANDONED if state is State.OPENING and run_on_close else State.CLOSED)
+        self._enter(_ABANDONED if state is _OPENING and run_on_close else _CLOSED)
         self.close_reason = reason
         # A v5 client told that the server ended its session does not reconnect.  What it was sent
         # but not yet given (between two polls, or while on_open ran) goes first, as node's server does.
-        farewell = reason == "server close" and state is not State.CONNECTING and self.dialect is not SOCKET_IO_06
+        farewell = reason == "server close" and state is not _CONNECTING and self.dialect is not SOCKET_IO_06
         self._release(reason, [*self._outbox, *dialects.SocketIO5.disconnected()] if farewell else [])
-        if state is State.OPEN:
+        if state is _OPEN:
             log.info("close %s %s from %s (%s)", self.protocol, self.short_id, self.request.remote_ip, reason)
             self._finish_close(run_on_close=True)
-        elif self.state is State.CLOSED:
+        elif self.state is _CLOSED:
             log.info("not opened %s %s from %s (%s)", self.protocol, self.short_id, self.request.remote_ip, reason)
             self._finish_close(run_on_close=False)
 

@@ -30,6 +30,10 @@ from typing import Any, Final
 from tornad_io import codec, engineio, socketio5
 from tornad_io.socketio5 import SioPacket, SioPacketType
 
+# isinstance against a tuple: ``bytes | bytearray | memoryview`` builds a union object at every call.
+_BINARY: Final = (bytes, bytearray, memoryview)
+_LIST_OR_TUPLE: Final = (list, tuple)
+
 __all__ = [
     "SOCKET_IO_06",
     "V5_REFUSED",
@@ -87,7 +91,7 @@ class SocketIO06(Dialect):
     version = "0.6"
 
     def message(self, value: Any) -> list[Frame]:
-        if isinstance(value, bytes | bytearray | memoryview):
+        if isinstance(value, _BINARY):
             raise TypeError("bytes cannot be sent to a Socket.IO 0.6 client (it has no binary messages)")
         return [codec.encode_message(value)]
 
@@ -322,9 +326,9 @@ class Outgoing:
 
 
 def _has_bytes(value: Any) -> bool:
-    if isinstance(value, bytes | bytearray | memoryview):
+    if isinstance(value, _BINARY):
         return True
-    if isinstance(value, list | tuple):
+    if isinstance(value, _LIST_OR_TUPLE):
         return any(_has_bytes(item) for item in value)
     if isinstance(value, dict):
         return any(_has_bytes(item) for item in value.values())
@@ -335,9 +339,9 @@ _BYTES_KEY: Final = "__tornad_io_bytes__"
 
 
 def _bytes_out(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray | memoryview):
+    if isinstance(value, _BINARY):
         return {_BYTES_KEY: base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, list | tuple):
+    if isinstance(value, _LIST_OR_TUPLE):
         return [_bytes_out(item) for item in value]
     if isinstance(value, dict):
         return {key: _bytes_out(item) for key, item in value.items()}

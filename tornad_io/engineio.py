@@ -42,6 +42,9 @@ from typing import Final
 
 import simplejson
 
+# isinstance against a tuple: ``bytes | bytearray | memoryview`` builds a union object at every call.
+_BINARY: Final = (bytes, bytearray, memoryview)
+
 __all__ = [
     "PING_PROBE",
     "PONG_PROBE",
@@ -125,7 +128,7 @@ def _type_digit(packet: Packet) -> str:
 def _binary_data(packet: Packet) -> bytes:
     """The bytes of a packet whose data is not text; refuses binary outside a MESSAGE."""
     data = packet.data
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if not isinstance(data, _BINARY):
         raise EngineIOError(f"packet data must be str or bytes, not {type(data).__name__}")
     if packet.type != PacketType.MESSAGE:
         raise EngineIOError(f"binary data in a {_name(packet.type)} packet (only MESSAGE carries binary)")
@@ -206,7 +209,7 @@ def decode_packet(data: str | bytes | bytearray | memoryview) -> Packet:
     """
     if isinstance(data, str):
         return _decode_text(data, None)
-    if isinstance(data, bytes | bytearray | memoryview):
+    if isinstance(data, _BINARY):
         return Packet(PacketType.MESSAGE, bytes(data))
     raise EngineIOError(f"frame data must be str or bytes, not {type(data).__name__}")
 

@@ -19,7 +19,7 @@ import secrets
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import tornado.ioloop
 import tornado.routing
@@ -371,6 +371,11 @@ class ApplicationRoute(tornado.routing.Router, abc.ABC):
     objects, with what :meth:`bound_to` returns for that application.
     """
 
+    #: Whether :func:`bind_routes` may copy the bound rule ahead of the ``routes()`` rule that nests it:
+    #: true when no earlier rule in there takes a URL this rule's matcher matches (then the copy routes
+    #: exactly the requests the nested rule did, with one router and one regular expression less).
+    hoistable: ClassVar[bool] = False
+
     @abc.abstractmethod
     def bound_to(
         self, application: tornado.web.Application, registry: Registry, target_kwargs: dict[str, Any] | None
@@ -379,10 +384,21 @@ class ApplicationRoute(tornado.routing.Router, abc.ABC):
 
 
 def bind_routes(application: tornado.web.Application, registry: Registry) -> None:
-    """Bind every :class:`ApplicationRoute` in ``application``'s rules (host rules included) to it."""
+    """Bind every :class:`ApplicationRoute` in ``application``'s rules (host rules included) to it.
+
+    A bound hoistable route inside a ``routes()`` rule (the one whose matcher
+    names its ``resource``) also gets a rule of its own just before that
+    rule: polls and sends are most requests, and each nested router costs
+    every one of them a ``find_handler`` and the outer regular expression.
+    """
 
     def walk(router: Any) -> None:
-        for rule in getattr(router, "rules", ()):
+        rules = getattr(router, "rules", None)
+        if not rules:
+            return
+        index = 0
+        while index < len(rules):
+            rule = rules[index]
             target = rule.target
             if isinstance(target, ApplicationRoute):
                 bound = target.bound_to(application, registry, rule.target_kwargs)
@@ -390,8 +406,31 @@ def bind_routes(application: tornado.web.Application, registry: Registry) -> Non
                     rule.target = bound
             elif isinstance(target, tornado.routing.Router) and not isinstance(target, tornado.web.Application):
                 walk(target)
+                if isinstance(getattr(rule.matcher, "resource", None), str):
+                    index += _hoist(application, rules, index, target)
+            index += 1
 
     walk(application.default_router)
+
+
+def _hoist(
+    application: tornado.web.Application, rules: list[tornado.routing.Rule], index: int, nested: Any
+) -> int:
+    """Put a copy of ``nested``'s hoistable rules bound to ``application`` before ``rules[index]``, once.
+
+    Returns how many were put there.
+    """
+    present = {id(rule.target) for rule in rules[:index]}
+    copies = [
+        tornado.routing.Rule(rule.matcher, rule.target)  # (its target_kwargs are in the bound route already)
+        for rule in getattr(nested, "rules", ())
+        if isinstance(rule.target, ApplicationRoute)
+        and rule.target.hoistable
+        and getattr(rule.target, "application", None) is application
+        and id(rule.target) not in present
+    ]
+    rules[index:index] = copies
+    return len(copies)
 
 
 def registry_for(application: tornado.web.Application) -> Registry:

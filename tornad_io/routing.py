@@ -3,7 +3,10 @@
 One rule matches every Socket.IO URL under a resource; inside it, one nested
 rule per transport picks the Tornado handler that speaks that transport (for
 the polling transports, a router that answers each request with a light
-``HTTPMessageDelegate``; see :mod:`tornad_io.transports.polling`).
+``HTTPMessageDelegate``; see :mod:`tornad_io.transports.polling`).  Once
+bound to its application, each polling rule also gets a copy just before
+the outer rule (:func:`tornad_io.registry.bind_routes`), so a poll or a send,
+most requests, is routed through one router less.
 The URL shapes are those the 0.6 client builds (protocol-0.6.md §3)::
 
     /<resource>[<extraSep><extra>]/websocket

@@ -50,6 +50,13 @@ from typing import Any, Final
 
 import simplejson
 
+# isinstance against a tuple: ``bytes | bytearray | memoryview`` builds a union object at every call.
+_BINARY: Final = (bytes, bytearray, memoryview)
+_CONTAINER: Final = (list, tuple, dict)
+_DICT_OR_STR: Final = (dict, str)
+_LIST_OR_TUPLE: Final = (list, tuple)
+_NUMBER: Final = (int, float, decimal.Decimal)
+
 __all__ = [
     "DEFAULT_MAX_ATTACHMENTS",
     "MAX_ACK_ID",
@@ -134,11 +141,11 @@ class SioPacket:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool)
+    return isinstance(value, _NUMBER) and not isinstance(value, bool)
 
 
 def _check_event_data(data: Any) -> None:
-    if not isinstance(data, list | tuple):
+    if not isinstance(data, _LIST_OR_TUPLE):
         raise SocketIOPacketError(f"EVENT data must be an array, not {_json_kind(data)}")
     if not data:
         raise SocketIOPacketError("EVENT data must not be empty: it starts with the event name")
@@ -155,7 +162,7 @@ def _check_data(kind: SioPacketType, data: Any, *, encoding: bool) -> None:
     if kind in _EVENT_TYPES:
         _check_event_data(data)
     elif kind in _ACK_TYPES:
-        if not isinstance(data, list | tuple):
+        if not isinstance(data, _LIST_OR_TUPLE):
             raise SocketIOPacketError(f"ACK data must be an array, not {_json_kind(data)}")
     elif kind == SioPacketType.CONNECT:
         if data is not None and not isinstance(data, dict):
@@ -166,7 +173,7 @@ def _check_data(kind: SioPacketType, data: Any, *, encoding: bool) -> None:
     elif encoding:
         if not isinstance(data, dict) or "message" not in data:
             raise SocketIOPacketError('CONNECT_ERROR data must be an object with a "message"')
-    elif not isinstance(data, dict | str):
+    elif not isinstance(data, _DICT_OR_STR):
         # A string is what a v4 server sent; the official parser still accepts it.
         raise SocketIOPacketError(f"CONNECT_ERROR data must be an object, not {_json_kind(data)}")
 
@@ -191,11 +198,11 @@ def _json_kind(value: Any) -> str:
         return "a string"
     if _is_number(value):
         return "a number"
-    if isinstance(value, list | tuple):
+    if isinstance(value, _LIST_OR_TUPLE):
         return "an array"
     if isinstance(value, dict):
         return "an object"
-    if isinstance(value, bytes | bytearray | memoryview):
+    if isinstance(value, _BINARY):
         return "binary data"
     return type(value).__name__
 
@@ -211,9 +218,9 @@ def _has_binary(value: Any) -> bool:
     seen: set[int] = set()
     while stack:
         item = stack.pop()
-        if isinstance(item, bytes | bytearray | memoryview):
+        if isinstance(item, _BINARY):
             return True
-        if isinstance(item, list | tuple | dict):
+        if isinstance(item, _CONTAINER):
             if id(item) in seen:
                 continue
             seen.add(id(item))
@@ -233,10 +240,10 @@ def _deconstruct(value: Any, buffers: list[bytes]) -> Any:
         for key, item in items:
             new: Any = item
             child: Iterator[tuple[Any, Any]] | None = None
-            if isinstance(item, bytes | bytearray | memoryview):
+            if isinstance(item, _BINARY):
                 buffers.append(bytes(item))
                 new = {PLACEHOLDER: True, "num": len(buffers) - 1}
-            elif isinstance(item, list | tuple):
+            elif isinstance(item, _LIST_OR_TUPLE):
                 new, child = [], enumerate(item)
             elif isinstance(item, dict):
                 new, child = {}, iter(item.items())
@@ -468,7 +475,7 @@ class Decoder:
                 self._pending = packet
                 return None
             return packet
-        if not isinstance(item, bytes | bytearray | memoryview):
+        if not isinstance(item, _BINARY):
             self.reset()
             raise SocketIOPacketError(f"a message must be str or bytes, not {type(item).__name__}")
         pending = self._pending

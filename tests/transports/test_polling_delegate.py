@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable, Iterator
 
 import pytest
+import tornado.http1connection
 import tornado.httpserver
 import tornado.httputil
 import tornado.netutil
@@ -23,10 +24,12 @@ import tornado.web
 
 from tests.helpers import app_for, echo_handler, messages
 from tornad_io.connection import Connection
-from tornad_io.registry import registry_for
+from tornad_io.registry import bind_routes, registry_for
 from tornad_io.testing import AppServer
 from tornad_io.transports.http import PREFLIGHT, cors_headers
 from tornad_io.transports.polling import PLAIN_TEXT, PollingTransport, PollRoute, ResponseHeaders, fixed_fields
+from tornad_io.transports.xhr_polling import XHRPollingTransport
+from tornad_io.unrouted import UnroutedHandler
 
 TIMEOUT = 10.0
 
@@ -258,6 +261,58 @@ def test_an_application_served_before_its_registry_binds_on_its_first_poll() -> 
         raw.sendall(request("GET", f"/socket.io/xhr-polling/{sid}/2"))
         assert messages(read_answer(raw, pending)[2]) == ["hi"]
     assert all(route.application is None for route in poll_routes(second))
+
+
+def test_bound_poll_routes_get_a_rule_of_their_own_just_before_their_routes_rule() -> None:
+    """One router less per poll and send; the rules before ``routes()`` (and a host's) still come first."""
+
+    class Taken(tornado.web.RequestHandler):
+        def get(self) -> None:
+            self.finish("mine")
+
+    handler = echo_handler()
+    app = tornado.web.Application([(r"/socket\.io/xhr-polling/taken/.*", Taken), handler.routes("socket.io")])
+    app.add_handlers(r"example\.com", [handler.routes("elsewhere")])
+    registry = registry_for(app)
+    bind_routes(app, registry)  # again (PollBootstrap does, for rules added later): nothing twice
+
+    def hoisted(router: tornado.routing.RuleRouter) -> tuple[list[object], list[object]]:
+        """The PollRoutes of ``router``'s own rules, and those nested in its ``routes()`` rule."""
+        mine = [rule.target for rule in router.rules if isinstance(rule.target, PollRoute)]
+        outer = next(rule for rule in router.rules if isinstance(rule.target, tornado.routing.RuleRouter))
+        nested = [rule.target for rule in outer.target.rules if isinstance(rule.target, PollRoute)]
+        return mine, nested
+
+    top = app.wildcard_router.rules
+    assert top[0].target is Taken
+    assert all(isinstance(rule.target, PollRoute) for rule in top[1:3])
+    mine, nested = hoisted(app.wildcard_router)
+    assert mine == nested and len(mine) == 2  # 0.6 polling and Engine.IO polling, the very bound routes
+    assert all(route.application is app for route in mine)
+    host_router = app.default_router.rules[0].target
+    assert not any(isinstance(rule.target, PollRoute) for rule in app.default_router.rules)
+    mine, nested = hoisted(host_router)
+    assert mine == nested and len(mine) == 2
+
+    class Wire(tornado.http1connection.HTTP1Connection):
+        def __init__(self) -> None:
+            """Only routed, never read or written."""
+
+    wire = Wire()
+
+    def target(path: str, host: str = "127.0.0.1") -> object:
+        """The PollingTransport class or the RequestHandler class that ``GET path`` is routed to."""
+        start_line = tornado.httputil.RequestStartLine("GET", path, "HTTP/1.1")
+        headers = tornado.httputil.HTTPHeaders({"Host": host})
+        found = app.find_handler(
+            tornado.httputil.HTTPServerRequest(start_line=start_line, headers=headers, connection=wire)
+        )
+        return type(found) if isinstance(found, PollingTransport) else getattr(found, "handler_class", None)
+
+    assert target("/socket.io/xhr-polling/taken/1") is Taken
+    assert target("/socket.io/xhr-polling/abc/1") is XHRPollingTransport
+    assert target("/elsewhere/xhr-polling/abc/1", "example.com") is XHRPollingTransport
+    assert target("/elsewhere/xhr-polling/abc/1") is UnroutedHandler
 
 
 class AppServerWithoutRegistry:

@@ -88,19 +88,23 @@ def form_data(body: bytes) -> str:
 
     Raises ``ValueError`` when the body has no ``data`` field or is not UTF-8.
     """
-    if body.startswith(b"data=") and b"&" not in body and body.isascii():
+    if body.startswith(b"data=") and body.isascii():
         # What every client sends: one field, read without parse_qs's general machinery.
-        value = body[5:].replace(b"+", b" ")
-        if b"%" not in value:
-            return value.decode("ascii")
-        if b"\\" not in value:
-            try:
-                # Each %HH as \xHH, decoded in C by the unicode_escape codec (one character per
-                # byte, hence latin-1 back to bytes); a malformed escape such as %zz, which a form
-                # reader keeps as text, raises and is left to the general path below.
-                return value.replace(b"%", b"\\x").decode("unicode_escape").encode("latin-1").decode("utf-8")
-            except UnicodeError:
-                pass
+        # (As text: ``in`` on bytes first tries the needle as an int, raising and clearing a TypeError.)
+        text = body.decode("ascii")
+        if "&" not in text:
+            value = text[5:].replace("+", " ")
+            if "%" not in value:
+                return value
+            if "\\" not in value:
+                try:
+                    # Each %HH as \xHH, decoded in C by the unicode_escape codec (one character per
+                    # byte, hence latin-1 back to bytes); a malformed escape such as %zz, which a form
+                    # reader keeps as text, raises and is left to the general path below.
+                    escaped = value.replace("%", "\\x").encode("ascii")
+                    return escaped.decode("unicode_escape").encode("latin-1").decode("utf-8")
+                except UnicodeError:
+                    pass
     text = body.decode("ascii")
     fields = urllib.parse.parse_qs(
         text, keep_blank_values=True, strict_parsing=False, encoding="utf-8", errors="strict"

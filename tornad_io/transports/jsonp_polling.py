@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from tornad_io.codec import Message, decode_form_payload
+from tornad_io.codec import decode_form_payload
 from tornad_io.transports.http import Refusal
 from tornad_io.transports.script import js_string
 from tornad_io.transports.xhr_polling import XHRPollingTransport
@@ -41,5 +41,4 @@ class JSONPPollingTransport(XHRPollingTransport):
     def render_payload(self, payload: str) -> str:
         return f"io.JSONP[{self.callback_index}]._({js_string(payload)});"
 
-    def decode(self, payload: str, max_frame: int, max_frames: int) -> list[Message]:
-        return decode_form_payload(payload, max_frame, max_frames)
+    decode = staticmethod(decode_form_payload)

@@ -45,7 +45,7 @@ import tornado.httputil
 import tornado.routing
 import tornado.web
 
-from tornad_io.codec import Message, decode_payload
+from tornad_io.codec import decode_payload
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.dialects import Frame
 from tornad_io.registry import ApplicationRoute, Registry, bind_routes, registry_for
@@ -100,8 +100,9 @@ class ResponseHeaders(tornado.httputil.HTTPHeaders):
             as_list[name] = [value]  # a list of its own per answer: HTTPHeaders.add appends to it
         as_list["Content-Length"] = [str(length)]
         for extra in more:
-            for name, value in extra:
-                as_list[name] = [value]
+            if extra:  # (most answers have no CORS and no extra fields)
+                for name, value in extra:
+                    as_list[name] = [value]
         self._as_list = as_list
         self._combined_cache = {}
 
@@ -117,8 +118,12 @@ class PollRoute(ApplicationRoute):
 
     Unbound (as ``SocketIOHandler.routes`` builds it) it declines every
     request; :func:`tornad_io.registry.bind_routes` replaces it, in each
-    application's own rules, with one bound to that application.
+    application's own rules, with one bound to that application, and
+    hoists a copy of that rule ahead of the ``routes()`` rule (``build_rule``
+    puts it first among the rules matching its URLs).
     """
+
+    hoistable = True
 
     def __init__(
         self,
@@ -343,9 +348,9 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
         """The body of a poll's answer carrying ``frames``."""
         return self.render_payload(joined(frames)).encode("utf-8")
 
-    def decode(self, payload: str, max_frame: int, max_frames: int) -> list[Message]:
-        """Messages of a posted payload (the jsonp form needs a CRLF-aware reading)."""
-        return decode_payload(payload, max_frame, max_frames)
+    #: ``decode(payload, max_frame, max_frames)``: the messages of a posted payload (the jsonp form
+    #: needs a CRLF-aware reading); a static method, so each send calls the codec directly.
+    decode = staticmethod(decode_payload)
 
     def render_payload(self, payload: str) -> str:
         """The response body for ``payload`` (jsonp wraps it in a callback)."""
