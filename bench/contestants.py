@@ -308,8 +308,9 @@ class TornadIOV5Polling(SocketIOPolling):
 #: Where ``make bench-setup`` installs the package (``npm install --prefix bench/node06``).
 NODE06_DIR = Path(__file__).resolve().parent / "node06"
 NODE06_VERSION = "0.6.18"
-#: 0.6's session ids: ``Math.random().toString().substr(2)``, digits of varying length.
-NODE06_SESSION_ID_FRAME = re.compile(rb"~m~(\d{1,2})~m~(\d+)")
+#: 0.6's session ids: ``Math.random().toString().substr(2)``, digits of varying length, and for a
+#: random number under 1e-6 JavaScript's exponent form (``813285777085838e-7``, seen once in 10,000).
+NODE06_SESSION_ID_FRAME = re.compile(rb"~m~(\d{1,2})~m~(\d[\d.e+-]*)")
 
 
 def _node06_session_id(frame: bytes) -> str | None:
