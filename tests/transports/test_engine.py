@@ -268,6 +268,11 @@ class TestErrors(EngineTestCase):
             assert await self.error("transport=foo") == (400, {"code": 0, "message": "Transport unknown"})
 
     @tornado.testing.gen_test
+    async def test_a_websocket_url_fetched_without_upgrade_is_400_code_3(self) -> None:
+        with tornado.testing.ExpectLog("tornad_io.transports.http", "400 GET .*without 'Upgrade: websocket'"):
+            assert await self.error("transport=websocket") == (400, {"code": 3, "message": "Bad request"})
+
+    @tornado.testing.gen_test
     async def test_a_post_without_sid_is_refused(self) -> None:
         with tornado.testing.ExpectLog("tornad_io.transports.http", "400 POST .*A POST needs a session id"):
             code, body = await self.error("transport=polling", "POST", b"40")

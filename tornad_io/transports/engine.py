@@ -202,6 +202,9 @@ class EngineWebSocket(WebSocketTransport):
         sid = query_value(self.request, "sid")
         if refusal is None and not transport_enabled(self.registry, self.protocol):
             refusal = Refusal(403, "websocket is not enabled")  # as a disabled polling: the same JSON error
+        elif refusal is None and self.request.headers.get("Upgrade", "").lower() != "websocket":
+            # Tornado would answer a plain-text 400; an Engine.IO client reads the JSON error.
+            refusal = Refusal(400, "Bad request", " (transport=websocket without 'Upgrade: websocket')")
         elif refusal is None and sid is not None:
             found = self.registry.get(sid)
             if found is None or found.dialect is SOCKET_IO_06:
