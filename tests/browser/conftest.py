@@ -20,28 +20,26 @@ from tests.engines import Engine
 from tornad_io.testing import AppServer
 
 
-@pytest.fixture(scope="session")
-def socket_io_js() -> Path:
-    """Path of the real Socket.IO 0.6.3 browser client installed by npm."""
-    if not CLIENT_JS.is_file():
+def _installed(path: Path, what: str) -> Path:
+    if not path.is_file():
         pytest.fail(
-            f"the Socket.IO 0.6 browser client is missing: {CLIENT_JS} does not exist. "
+            f"{what} is missing: {path} does not exist. "
             "Run `make setup` (it runs `npm install` at the top of the repository).",
             pytrace=False,
         )
-    return CLIENT_JS
+    return path
+
+
+@pytest.fixture(scope="session")
+def socket_io_js() -> Path:
+    """Path of the real Socket.IO 0.6.3 browser client installed by npm."""
+    return _installed(CLIENT_JS, "the Socket.IO 0.6 browser client")
 
 
 @pytest.fixture(scope="session")
 def socket_io_v5_js() -> Path:
     """Path of the official socket.io-client 4.x browser build installed by npm."""
-    if not CLIENT_V5_JS.is_file():
-        pytest.fail(
-            f"the socket.io-client 4.x browser build is missing: {CLIENT_V5_JS} does not exist. "
-            "Run `make setup` (it runs `npm install` at the top of the repository).",
-            pytrace=False,
-        )
-    return CLIENT_V5_JS
+    return _installed(CLIENT_V5_JS, "the socket.io-client 4.x browser build")
 
 
 @pytest.fixture

@@ -118,23 +118,26 @@ def echo_server(client_js: Path = CLIENT_JS, **settings: Any) -> Iterator[tuple[
         yield server, record
 
 
-class EchoPage:
-    """Drives one page.html window in any engine (tests/engines.py); explains failures with its logs."""
+class LoggedPage:
+    """A test page that records its events in ``window.LOG``: evaluation, the log, closing, failure reports.
 
-    def __init__(self, engine: Engine, server: AppServer, transport: str, record: ServerRecord | None = None) -> None:
-        self.engine = engine
-        self.server = server
-        self.transport = transport
-        self.record = record
-        self.page: Page | None = None
+    Subclasses set ``engine``, ``page`` and ``record`` and name themselves in :meth:`heading`.
+    """
+
+    engine: Engine
+    page: Page | None
+    record: Any  # something with a summary() of what the server saw, or None
+
+    def __init__(self) -> None:
         self._last_log: list[dict[str, Any]] = []
         self._notes: list[str] = []  # the engine's notes, as last read before the page closed
 
-    # -- diagnostics ----------------------------------------------------------------------
+    def heading(self) -> str:
+        raise NotImplementedError
 
-    def describe(self) -> str:
+    def describe(self, notes_tail: int = 0) -> str:
         """The page's event log, what the engine noticed and what the server saw, for failure messages."""
-        lines = [f"--- page ({self.engine.version}, {self.transport}) LOG:"]
+        lines = [f"--- {self.heading()} LOG:"]
         log = self._last_log
         if self.page is None:
             lines.append("  (page closed; its log as last read)")
@@ -147,20 +150,10 @@ class EchoPage:
         notes = self.page.notes() if self.page is not None else self._notes
         if notes:
             lines.append("--- engine notes:")
-            lines.extend(f"  {line}" for line in notes)
+            lines.extend(f"  {line}" for line in notes[-notes_tail:])
         if self.record is not None:
             lines.append(f"--- {self.record.summary()}")
         return "\n".join(lines)
-
-    # -- page state -----------------------------------------------------------------------
-
-    def open(self) -> EchoPage:
-        """Load page.html for this transport, with its shim when it needs one."""
-        params = {"transport": self.transport, "port": self.server.port}
-        if self.transport in SHIMMED_TRANSPORTS:
-            params["shim"] = self.transport
-        self.page = self.engine.open(f"{self.server.url}/page.html?{urlencode(params)}")
-        return self
 
     def evaluate(self, expression: str) -> Any:
         assert self.page is not None, "the page is closed"
@@ -179,7 +172,35 @@ class EchoPage:
             self.log()
         self._notes = self.page.notes()
         page, self.page = self.page, None
-        page.close()
+        with contextlib.suppress(Exception):
+            page.close()
+
+
+class EchoPage(LoggedPage):
+    """Drives one page.html window in any engine (tests/engines.py); explains failures with its logs."""
+
+    def __init__(self, engine: Engine, server: AppServer, transport: str, record: ServerRecord | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.server = server
+        self.transport = transport
+        self.record = record
+        self.page = None
+
+    # -- diagnostics ----------------------------------------------------------------------
+
+    def heading(self) -> str:
+        return f"page ({self.engine.version}, {self.transport})"
+
+    # -- page state -----------------------------------------------------------------------
+
+    def open(self) -> EchoPage:
+        """Load page.html for this transport, with its shim when it needs one."""
+        params = {"transport": self.transport, "port": self.server.port}
+        if self.transport in SHIMMED_TRANSPORTS:
+            params["shim"] = self.transport
+        self.page = self.engine.open(f"{self.server.url}/page.html?{urlencode(params)}")
+        return self
 
     def events(self) -> list[str]:
         return [entry["event"] for entry in self.log()]

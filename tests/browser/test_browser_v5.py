@@ -22,7 +22,6 @@ polling, then the upgrade to websocket), ``websocket`` (``transports: ["websocke
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,9 +32,9 @@ from urllib.parse import urlencode
 
 import pytest
 import tornado.web
-from sio_browser import NoFavicon
+from sio_browser import LoggedPage, NoFavicon
 
-from tests.engines import ENGINE_NAMES, Engine, Page, javascript, wait_until
+from tests.engines import ENGINE_NAMES, Engine, javascript, wait_until
 from tests.helpers import static_rule
 from tornad_io import SocketIOHandler
 from tornad_io.registry import registry_for
@@ -141,44 +140,24 @@ def make_v5_app(record: V5Record, client_js: Path, **settings: Any) -> tornado.w
     )
 
 
-class V5Page:
+class V5Page(LoggedPage):
     """Drives one page_v5.html window in any engine; explains failures with its log and the server's."""
 
     def __init__(self, engine: Engine, server: AppServer, record: V5Record, modes: tuple[str, ...], **query: str):
+        super().__init__()
         self.engine = engine
         self.server = server
         self.record = record
         self.modes = modes
         params = {"modes": ",".join(modes), **query}
         self.url = f"{server.url}/page_v5.html?{urlencode(params)}"
-        self.page: Page | None = engine.open(self.url)
-        self._last_log: list[dict[str, Any]] = []
-        self._notes: list[str] = []
+        self.page = engine.open(self.url)
 
-    def describe(self) -> str:
-        lines = [f"--- page_v5 ({self.engine.version}, modes {','.join(self.modes)}) LOG:"]
-        log = self._last_log
-        if self.page is not None:
-            try:
-                log = self.log()
-            except Exception as exc:
-                lines.append(f"  (page state unavailable: {exc}; its log as last read)")
-        lines.extend(f"  {json.dumps(entry, ensure_ascii=False)}" for entry in log)
-        notes = self.page.notes() if self.page is not None else self._notes
-        if notes:
-            lines.append("--- engine notes:")
-            lines.extend(f"  {line}" for line in notes[-60:])
-        lines.append(f"--- {self.record.summary()}")
-        return "\n".join(lines)
+    def heading(self) -> str:
+        return f"page_v5 ({self.engine.version}, modes {','.join(self.modes)})"
 
-    def evaluate(self, expression: str) -> Any:
-        assert self.page is not None, "the page is closed"
-        return self.page.evaluate(expression)
-
-    def log(self) -> list[dict[str, Any]]:
-        log: list[dict[str, Any]] = self.evaluate("window.LOG || []")
-        self._last_log = log
-        return log
+    def describe(self, notes_tail: int = 60) -> str:
+        return super().describe(notes_tail)
 
     def entries(self, mode: str, event: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.log() if e["mode"] == mode and (event is None or e["event"] == event)]
@@ -248,20 +227,6 @@ class V5Page:
         connects = self.entries(mode, "connect")
         assert len(connects) >= count, f"the {mode} socket was refused\n{self.describe()}"
         return connects[count - 1]
-
-    def close(self) -> None:
-        if self.page is None:
-            return
-        try:
-            self.log()
-        except Exception:
-            pass
-        self._notes = self.page.notes()
-        page, self.page = self.page, None
-        try:
-            page.close()
-        except Exception:
-            pass
 
 
 Servers = Callable[..., tuple[AppServer, V5Record]]
