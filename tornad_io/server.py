@@ -35,6 +35,7 @@ import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
+from tornad_io.front import PollFront
 from tornad_io.registry import registry_for
 from tornad_io.settings import Settings
 from tornad_io.websocket.flash import FlashPolicyServer, policy_for_origins
@@ -109,7 +110,7 @@ class SocketIOServer:
         server_options.setdefault(
             "body_timeout", Settings.from_application(settings).body_timeout + BODY_TIMEOUT_MARGIN
         )
-        self.http_server = tornado.httpserver.HTTPServer(application, **server_options)
+        self.http_server = tornado.httpserver.HTTPServer(PollFront(application), **server_options)
         self.flash_policy_server: FlashPolicyServer | None = None
         #: The IOLoop the blocking form runs, while it runs and until ``stop()`` ends it.
         self._serving: tornado.ioloop.IOLoop | None = None

@@ -36,6 +36,7 @@ import tornado.web
 import tornado.websocket
 
 from tornad_io import codec
+from tornad_io.front import PollFront
 from tornad_io.registry import registry_for
 
 __all__ = ["AppServer", "SocketIOClient", "ClientClosed"]
@@ -111,7 +112,7 @@ class AppServer:
         self._stopping = asyncio.Event()
         sockets = tornado.netutil.bind_sockets(self._wanted_port, "127.0.0.1")
         self.port = sockets[0].getsockname()[1]
-        server = tornado.httpserver.HTTPServer(self.application, **self._server_options)
+        server = tornado.httpserver.HTTPServer(PollFront(self.application), **self._server_options)
         server.add_sockets(sockets)
         registry_for(self.application).bind()  # this loop serves the application (and its relay)
         self._ready.set()

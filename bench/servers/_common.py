@@ -31,6 +31,7 @@ from time import perf_counter, thread_time
 from typing import Any
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.netutil
 import tornado.web
 
@@ -112,9 +113,14 @@ def serve(
     *,
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
     listen_default: DefaultListener | None = None,
+    front: Callable[[tornado.web.Application], tornado.httputil.HTTPServerConnectionDelegate] | None = None,
     **server_options: Any,
 ) -> None:
-    """Parse the options, serve ``make_application(options)`` on 127.0.0.1 and print ``LISTENING <port>``."""
+    """Parse the options, serve ``make_application(options)`` on 127.0.0.1 and print ``LISTENING <port>``.
+
+    ``front(application)``, if given, is what ``--listen bench``'s ``HTTPServer`` serves instead of the
+    application itself (tornad_io's ``PollFront``, as its ``SocketIOServer`` does).
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: any free port)")
     parser.add_argument(
@@ -146,7 +152,9 @@ def serve(
                 sockets = tornado.netutil.bind_sockets(options.port, "127.0.0.1")
             else:
                 sockets = tornado.netutil.bind_sockets(options.port, "127.0.0.1", backlog=BENCH_BACKLOG)
-            server = tornado.httpserver.HTTPServer(application, **server_options)
+            server = tornado.httpserver.HTTPServer(
+                application if front is None else front(application), **server_options
+            )
             server.add_sockets(sockets)
             port, stop_listening = sockets[0].getsockname()[1], server.stop
         print(f"LISTENING {port}", flush=True)

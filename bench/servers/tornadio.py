@@ -13,7 +13,9 @@ v5 client as its ``message`` event, and its ``message`` events arrive as
 Heartbeats (and v5's Engine.IO pings) are pushed out of the way (3,600 s) unless
 ``--heartbeat-interval default`` (tornad_io's own default) or a number of
 seconds is given; ``--listen default`` serves through
-``tornad_io.SocketIOServer`` with its defaults (its listen backlog included).
+``tornad_io.SocketIOServer`` with its defaults (its listen backlog included),
+``--listen bench`` through the ``tornad_io.front.PollFront`` that
+``SocketIOServer`` puts in front of the application.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ from bench.servers._common import BROADCAST_TIMES, STATS_ROUTE, serve
 from tornad_io import SocketIOHandler, SocketIOServer
 
 HAS_BROADCAST = hasattr(SocketIOHandler, "broadcast")
+try:  # (the bench also runs older tornad_io trees, from before the front)
+    from tornad_io.front import PollFront
+
+    HAS_FRONT = True
+except ImportError:
+    HAS_FRONT = False
 
 
 class Echo(SocketIOHandler):
@@ -90,4 +98,10 @@ def listen_default(application: tornado.web.Application, port: int, server_optio
 
 
 if __name__ == "__main__":
-    serve(make_application, __doc__.splitlines()[0], add_arguments=add_arguments, listen_default=listen_default)
+    serve(
+        make_application,
+        __doc__.splitlines()[0],
+        add_arguments=add_arguments,
+        listen_default=listen_default,
+        front=PollFront if HAS_FRONT else None,
+    )

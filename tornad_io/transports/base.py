@@ -40,8 +40,10 @@ class TransportHandler(Transport, Protocol):
     extra_re: str | None
     registry: Registry
     application: tornado.web.Application
-    request: tornado.httputil.HTTPServerRequest
     connection: Connection | None
+
+    @property
+    def request(self) -> tornado.httputil.HTTPServerRequest: ...
 
 
 def joined(frames: list[Frame]) -> str:

@@ -124,23 +124,15 @@ class EnginePolling(PollingTransport):
     protocol: ClassVar[str] = "polling"
     enabled_as: ClassVar[str] = "xhr-polling"
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.session_id = query_value(self.request, "sid") or ""  # the query, not the path, names the session
 
-    def headers_received(
-        self,
-        start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
-        headers: tornado.httputil.HTTPHeaders,
-    ) -> None:
+    def check_head(self) -> Refusal | None:
         refusal = engine_refusal(self.registry.settings.v5)
-        if refusal is not None:
-            self.refuse(refusal)
-            return
-        if self.request.method == "POST" and not self.session_id:
-            self.refuse(Refusal(400, "A POST needs a session id", " (the handshake is a GET)"))
-            return
-        super().headers_received(start_line, headers)
+        if refusal is None and self.method == "POST" and not self.session_id:
+            refusal = Refusal(400, "A POST needs a session id", " (the handshake is a GET)")
+        return refusal
 
     def open_session(self, path_kwargs: dict[str, str | None]) -> None:
         path_kwargs = {name: value for name, value in path_kwargs.items() if name not in ("protocol", "session_id")}
@@ -181,13 +173,13 @@ class EnginePolling(PollingTransport):
         A poll for a session the server closed since the last poll gets its
         DISCONNECT instead, so that the client does not reconnect.
         """
-        if refusal.status == 404 and self.request.method == "GET" and self.session_id:
+        if refusal.status == 404 and self.method == "GET" and self.session_id:
             farewell = self.registry.take_farewell(self.session_id)
             if farewell is not None:
                 self.answer(200, PLAIN_TEXT, self.render([*farewell, "1"]))
                 return
         refusal, code = _as_engine_error(refusal)
-        log_refusal(self.request.method, self.request.path, refusal)
+        log_refusal(self.method, self.path, refusal)
         self._cors = ()
         self.answer(refusal.status, JSON_TYPE, error_body(code), reason=refusal.reason)
 

@@ -33,6 +33,7 @@ import tornado.web
 from tornad_io.codec import Message, ProtocolError, TooManyFrames, decode_payload
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.dialects import Frame
+from tornad_io.origins import Origin
 from tornad_io.registry import Registry, registry_for
 from tornad_io.settings import Settings
 from tornad_io.timers import Wait
@@ -128,21 +129,23 @@ def header_names(headers: tornado.httputil.HTTPHeaders) -> frozenset[str]:
 def request_refusal(
     registry: Registry,
     protocol: str,
-    request: tornado.httputil.HTTPServerRequest,
+    headers: tornado.httputil.HTTPHeaders,
+    reached: Callable[[], Origin | None],
     names: frozenset[str] | None = None,
 ) -> Refusal | None:
     """The checks every transport request passes before anything else: enabled, origin, Content-Length.
 
-    ``names`` is :func:`header_names` of the request's headers, if the caller has it already.
+    ``reached()`` is the origin the request reached (asked only when the
+    request names an origin of its own); ``names`` is :func:`header_names` of
+    the request's headers, if the caller has it already.
     """
     settings = registry.settings
     if protocol not in settings.enabled_protocols:
         return Refusal(403, f"{protocol} is not enabled")
-    headers = request.headers
     if names is None:
         names = header_names(headers)
     if "Origin" in names or "Referer" in names or "Sec-Fetch-Site" in names:
-        refused = settings.origins.refusal(headers, server_origin(request))
+        refused = settings.origins.refusal(headers, reached())
         if refused is not None:
             return Refusal(403, "Origin not allowed", f" ({refused})")
     if "Content-Length" in names:  # (asked first: a missing header costs HTTPHeaders.get a KeyError)
@@ -316,7 +319,8 @@ class HTTPTransport(tornado.web.RequestHandler):
         # Streams are written as they are: a gzip transform would buffer them.
         self._transforms = []
         self._body = bytearray()
-        refusal = request_refusal(self.registry, self.protocol, self.request)
+        request = self.request
+        refusal = request_refusal(self.registry, self.protocol, request.headers, lambda: server_origin(request))
         if refusal is not None:
             self.refuse(refusal)
         for name, value in NO_STORE:

@@ -48,6 +48,7 @@ import tornado.web
 from tornad_io.codec import decode_payload
 from tornad_io.connection import Connection, HandlerFactory, TransportKind
 from tornad_io.dialects import Frame
+from tornad_io.origins import Origin
 from tornad_io.registry import ApplicationRoute, Registry, bind_routes, registry_for
 from tornad_io.timers import Wait
 from tornad_io.transports.base import joined, open_connection, url_kwargs
@@ -156,7 +157,7 @@ class PollRoute(ApplicationRoute):
         if self.application is None or not isinstance(wire, tornado.http1connection.HTTP1Connection):
             return None  # not bound yet: PollBootstrap, the next rule, binds the application
         found: re.Match[str] = kwargs["found"]  # from PollMatcher
-        return self.transports[found["protocol"]](self, request, wire, found)
+        return self.transports[found["protocol"]](self, wire, found, request=request)
 
 
 class PollingTransport(tornado.httputil.HTTPMessageDelegate):
@@ -188,16 +189,24 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
     _deadline: Wait | None = None
     _cors: tuple[tuple[str, str], ...] = ()
 
+    #: The request line and head, from ``headers_received`` (Tornado calls it first).
+    start_line: tornado.httputil.RequestStartLine
+    headers: tornado.httputil.HTTPHeaders
+    method: str
+
     def __init__(
         self,
         route: PollRoute,
-        request: tornado.httputil.HTTPServerRequest,
         wire: tornado.http1connection.HTTP1Connection,
         found: re.Match[str],
+        request: tornado.httputil.HTTPServerRequest | None = None,
+        server_connection: object | None = None,
     ) -> None:
         assert route.application is not None and route.registry is not None and route.handler_class is not None
-        self.request = request
-        #: ``request.connection``: the one response is written to it.
+        if request is not None:  # routed by the application: Tornado made it
+            self.__dict__["request"] = request
+        self._server_connection = server_connection
+        #: The connection the request came on: the one response is written to it.
         self.wire = wire
         self.application: tornado.web.Application = route.application
         self.registry: Registry = route.registry
@@ -209,12 +218,35 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
         self.body = bytearray()
 
     @functools.cached_property
+    def request(self) -> tornado.httputil.HTTPServerRequest:
+        """Tornado's request object; made when first asked for if :class:`~tornad_io.front.PollFront` routed it.
+
+        A handshake needs it (the handler's ``self.request``); a poll or a send
+        of an open session usually never does: its checks read the head itself.
+        """
+        return tornado.httputil.HTTPServerRequest(
+            connection=self.wire,
+            server_connection=self._server_connection,
+            start_line=self.start_line,
+            headers=self.headers,
+        )
+
+    @property
+    def path(self) -> str:
+        """The request's path (what the route's pattern matched)."""
+        return self.found.string
+
+    def server_origin(self) -> Origin | None:
+        """The origin this request reached (as ``request.protocol`` and ``request.host`` give it)."""
+        return Origin.of_server(getattr(self.wire.context, "protocol", "http"), self.headers.get("Host", "127.0.0.1"))
+
+    @functools.cached_property
     def path_kwargs(self) -> dict[str, bytes | None]:
         """The URL's named groups, percent-decoded, as Tornado passes them to a handler (read when needed)."""
         return url_kwargs(self.found)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.request.method} {self.request.path}>"
+        return f"<{type(self).__name__} {self.path}>"
 
     # -- HTTPMessageDelegate ---------------------------------------------------------------
 
@@ -223,13 +255,19 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
         start_line: tornado.httputil.RequestStartLine | tornado.httputil.ResponseStartLine,
         headers: tornado.httputil.HTTPHeaders,
     ) -> None:
-        request = self.request
-        method = request.method
+        assert isinstance(start_line, tornado.httputil.RequestStartLine)
+        self.start_line = start_line
+        self.headers = headers
+        self.method = method = start_line.method
+        refusal = self.check_head()
+        if refusal is not None:
+            self.refuse(refusal)
+            return
         if method != "GET" and method != "POST" and method != "OPTIONS":
             self.refuse(Refusal(405, "Method Not Allowed", f" ({self.protocol} takes GET, POST and OPTIONS)"))
             return
         names = header_names(headers)
-        refusal = request_refusal(self.registry, self.enabled_as, request, names)
+        refusal = request_refusal(self.registry, self.enabled_as, headers, self.server_origin, names)
         if refusal is not None:
             self.refuse(refusal)
             return
@@ -258,7 +296,7 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
             self._cancel_deadline()
         if self.answered:
             return
-        method = self.request.method
+        method = self.method
         if method == "POST":
             self._send()
         elif method == "GET":
@@ -280,6 +318,10 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
             self.connection.transport_lost(self)
 
     # -- the two requests --------------------------------------------------------------------
+
+    def check_head(self) -> Refusal | None:
+        """A transport's own check of a request's head, before the common ones (Engine.IO's: v5 enabled)."""
+        return None
 
     def check_poll(self) -> Refusal | None:
         """A transport's own check of a GET (jsonp reads its callback index here)."""
@@ -391,13 +433,13 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
             start_line = tornado.httputil.ResponseStartLine("HTTP/1.1", status, reason)
         wire = self.wire
         # A HEAD answer has its Content-Length but no body (HTTP1Connection refuses one).
-        written = wire.write_headers(start_line, headers, body if self.request.method != "HEAD" else None)
+        written = wire.write_headers(start_line, headers, body if self.method != "HEAD" else None)
         wire.finish()
         return written
 
     def refuse(self, refusal: Refusal) -> None:
         """Log why, then answer with the refusal's status and its reason as the body."""
-        log_refusal(self.request.method, self.request.path, refusal)
+        log_refusal(self.method, self.path, refusal)
         self._cors = ()  # as the RequestHandler path: an error answer carries no CORS grant
         self.answer(refusal.status, PLAIN_TEXT, refusal.reason.encode("ascii"), reason=refusal.reason)
 
