@@ -6,10 +6,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import tornado.httpserver
 import tornado.web
 
 from tornad_io import SocketIOHandler
 from tornad_io.codec import Json, decode_payload
+from tornad_io.front import PollFront
 
 
 class Recorder:
@@ -124,3 +126,19 @@ class RawStream:
 
     def close(self) -> None:
         self.stream.close()
+
+
+class ThroughPollFront:
+    """Mixed into a ``tornado.testing.AsyncHTTPTestCase``: serve its application as ``SocketIOServer`` does.
+
+    The test case's own ``HTTPServer`` serves the application itself, so its
+    requests take the application's routing; with this mixin first in the
+    bases they go through :class:`tornad_io.front.PollFront`, and the same
+    tests check the other path.
+    """
+
+    def get_http_server(self) -> tornado.httpserver.HTTPServer:
+        case: Any = self
+        # (AsyncHTTPTestCase keeps get_app()'s application as _app; these tests fail the day it does not.)
+        return tornado.httpserver.HTTPServer(PollFront(case._app), **case.get_httpserver_options())
+

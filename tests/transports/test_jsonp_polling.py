@@ -9,7 +9,7 @@ import tornado.testing
 import tornado.web
 from tornado.httpclient import HTTPResponse
 
-from tests.helpers import app_for, echo_handler, messages
+from tests.helpers import ThroughPollFront, app_for, echo_handler, messages
 from tornad_io.registry import registry_for
 
 CALL = re.compile(r'io\.JSONP\[(\d+)\]\._\(("(?:[^"\\]|\\.)*")\);')
@@ -96,3 +96,14 @@ class TestFormPosts(JSONPCase):
         body = "data=" + tornado.escape.url_escape('~m~15~m~~j~{"s":"x\\ny"}', plus=True)
         assert (await self.form_post(sid, body)).code == 200
         assert self.recorder.of("message") == [("message", {"s": "x\ny"})]
+
+
+# The same tests through PollFront, as SocketIOServer serves them (above: through the application's routing).
+
+
+class TestJSONPThroughFront(ThroughPollFront, TestJSONP):
+    pass
+
+
+class TestFormPostsThroughFront(ThroughPollFront, TestFormPosts):
+    pass

@@ -10,7 +10,7 @@ import tornado.testing
 import tornado.web
 from tornado.httpclient import HTTPResponse
 
-from tests.helpers import app_for, echo_handler, messages
+from tests.helpers import ThroughPollFront, app_for, echo_handler, messages
 from tornad_io import SocketIOHandler
 from tornad_io.registry import registry_for
 
@@ -199,3 +199,22 @@ class TestRefusalAndSettings(tornado.testing.AsyncHTTPTestCase):
             headers={"Content-Type": "application/x-www-form-urlencoded"}, raise_error=False,
         )
         assert sent.code == 200 and sent.body == b"ok"
+
+
+# The same tests through PollFront, as SocketIOServer serves them (above: through the application's routing).
+
+
+class TestHandshakeAndPollsThroughFront(ThroughPollFront, TestHandshakeAndPolls):
+    pass
+
+
+class TestSendsThroughFront(ThroughPollFront, TestSends):
+    pass
+
+
+class TestLifecycleThroughFront(ThroughPollFront, TestLifecycle):
+    pass
+
+
+class TestRefusalAndSettingsThroughFront(ThroughPollFront, TestRefusalAndSettings):
+    pass

@@ -7,9 +7,11 @@ much this transport never needs (output transforms, cookies, ETags,
 ``Date`` and ``Server`` headers, a coroutine per request); here Tornado
 still parses HTTP/1.1, keeps connections alive, applies ``xheaders``
 (``request.remote_ip``, ``request.protocol``) and TLS, and routes the request
-through the application's rules, but the request is answered by a
+through the application's rules (or, served by ``SocketIOServer``, its
+:class:`~tornad_io.front.PollFront` does, from the path alone, before any
+``HTTPServerRequest`` is made), but the request is answered by a
 :class:`PollingTransport`, which writes its one response straight to
-``request.connection`` (``write_headers`` with the body, then ``finish``).
+the HTTP connection (``write_headers`` with the body, then ``finish``).
 
 Every rule of the HTTP transports (enabled, origin policy, CORS,
 Content-Length, the upload claim, the 408 body deadline, 413 while a body
