@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.contestants import CONTESTANTS, Contestant, node06_versions
+from bench.paired import PAIRED_SCENARIOS, PAIRS, paired_name, run_paired
 from bench.procstat import loadavg
 from bench.scenarios import (
     DEFAULT_HEARTBEAT_INTERVAL,
@@ -65,6 +66,8 @@ class Config:
     #: Cores for the load client and the servers; ``None``: no pinning.
     client_cpu: int | None = 0
     server_cpu: int | None = 1
+    #: Whether each round ends with the paired A/B echo measurements (:mod:`bench.paired`).
+    paired: bool = True
 
 
 # -- running --------------------------------------------------------------------------------
@@ -104,6 +107,20 @@ def plan(config: Config) -> Iterator[tuple[int, Scenario, Contestant]]:
                 yield round_number, scenario, contestant
 
 
+def paired_plan(config: Config) -> Iterator[tuple[int, str, str, str]]:
+    """(round, scenario, subject, reference) of every paired measurement whose two contestants both run."""
+    if not config.paired:
+        return
+    for round_number in range(config.rounds):
+        for scenario_name in PAIRED_SCENARIOS:
+            if scenario_name not in config.scenarios:
+                continue
+            for subject, reference in PAIRS:
+                names = (subject, reference)
+                if all(name in config.contestants and CONTESTANTS[name].unavailable() is None for name in names):
+                    yield round_number, scenario_name, subject, reference
+
+
 def smoke_contestant(
     contestant: Contestant, scenarios: list[str] | None = None, timing: Timing = SMOKE_TIMING
 ) -> list[dict[str, Any]]:
@@ -130,6 +147,12 @@ def smoke_contestant(
 def _describe(record: dict[str, Any]) -> str:
     if not record["ok"]:
         return "FAILED: " + str(record["error"]).splitlines()[0]
+    if "paired_rate_ratio" in record:
+        return (
+            f"rate ratio {record['paired_rate_ratio']:.2f}, CPU ratio {record['paired_cpu_ratio']:.2f}"
+            f" (slices {record['paired_slice_ratio_min']:.2f}–{record['paired_slice_ratio_max']:.2f});"
+            f" {record['subject_cpu_us_per_message']:.1f} vs {record['reference_cpu_us_per_message']:.1f} µs/msg"
+        )
     if "cpu_percent" in record:
         return (
             f"{record['cpu_percent']:6.2f} % of a core  {record['rss_per_connection'] / 1024:6.1f} KiB/conn"
@@ -190,6 +213,15 @@ def execute(config: Config, progress: Callable[[str], None] = print) -> dict[str
             progress(
                 f"[{index:3}/{len(steps)}] round {round_number + 1}  {scenario.name:16} {contestant.name:23}"
                 f" {_describe(record)}"
+            )
+        pairs = list(paired_plan(config))
+        for index, (round_number, scenario_name, subject, reference) in enumerate(pairs, 1):
+            record = run_paired(subject, reference, scenario_name, config.timing, config.server_cpu)
+            record["round"] = round_number
+            runs.append(record)
+            progress(
+                f"[{index:3}/{len(pairs)}] paired, round {round_number + 1}  {scenario_name:16} "
+                f"{record['contestant']:31} {_describe(record)}"
             )
     meta["elapsed_s"] = round(time.monotonic() - started, 1)
     meta["loadavg_end"] = loadavg()
@@ -322,6 +354,13 @@ FIGURES = (
     "retransmitted_segments",
     "slowest_connect_ms",
     "p99_connect_ms",
+    "paired_rate_ratio",
+    "paired_cpu_ratio",
+    "paired_slice_ratio",
+    "paired_slice_ratio_min",
+    "paired_slice_ratio_max",
+    "subject_cpu_us_per_message",
+    "reference_cpu_us_per_message",
 )
 
 
@@ -356,12 +395,26 @@ class Target:
 
 
 ECHO = tuple(name for name, s in SCENARIOS.items() if s.kind == "echo")
-ECHO_LOADED = tuple(name for name in ECHO if "-c1-" not in name)
 BROADCAST = tuple(name for name, s in SCENARIOS.items() if s.kind == "broadcast")
 WS_CONTESTS = ECHO + ("broadcast-r100",)
 TARGETS = (
-    Target("tornad_io-ws", "tornado-ws", ECHO_LOADED, "rate", 1.8, "websocket echo ≥ 1.8× bare Tornado"),
-    Target("tornad_io-xhr", "tornado-longpoll", ECHO_LOADED, "rate", 1.4, "xhr-polling echo ≥ 1.4× bare long-poll"),
+    # The two echo targets against bare Tornado: judged on the paired A/B measurement (bench/paired.py says why).
+    Target(
+        paired_name("tornad_io-ws", "tornado-ws"),
+        None,
+        PAIRED_SCENARIOS,
+        "paired_rate_ratio",
+        1.8,
+        "websocket echo ≥ 1.8× bare Tornado (paired A/B)",
+    ),
+    Target(
+        paired_name("tornad_io-xhr", "tornado-longpoll"),
+        None,
+        PAIRED_SCENARIOS,
+        "paired_rate_ratio",
+        1.4,
+        "xhr-polling echo ≥ 1.4× bare long-poll (paired A/B)",
+    ),
     Target(
         "tornad_io-ws",
         "tornado-ws",
@@ -603,6 +656,45 @@ HEADER = (
 RULE = "|---|---|---|---|---|---|---|---|"
 
 
+def _paired_cell(report: dict[str, Any], name: str, scenario: str) -> str:
+    cell = report["summary"].get(scenario, {}).get(name)
+    if (text := _failed(cell)) is not None:
+        return text
+    assert cell is not None
+    if "paired_rate_ratio" not in cell:
+        return "–"
+    rate, cpu = cell["paired_rate_ratio"], cell["paired_cpu_ratio"]
+    slices = cell["paired_slice_ratio"]["median"]
+    low, high = cell["paired_slice_ratio_min"]["min"], cell["paired_slice_ratio_max"]["max"]
+    mark = _mark(_row(report, name, None, scenario, "paired_rate_ratio"))
+    ours, bare = cell["subject_cpu_us_per_message"]["median"], cell["reference_cpu_us_per_message"]["median"]
+    return (
+        f"{rate['median']:.2f} ({rate['min']:.2f}–{rate['max']:.2f}){mark} · CPU {cpu['median']:.2f}"
+        f" · slices {slices:.2f} ({low:.2f}–{high:.2f}) · {ours:.1f} vs {bare:.1f} µs"
+    )
+
+
+def _paired_table(report: dict[str, Any]) -> list[str]:
+    """The paired A/B measurements (bench/paired.py): what the two echo targets against bare Tornado judge."""
+    if not any(paired_name(*pair) in report["summary"].get(s, {}) for s in PAIRED_SCENARIOS for pair in PAIRS):
+        return []
+    out = [
+        "",
+        "**Paired A/B echo: tornad_io ÷ bare Tornado, both servers up at once, the load alternating between them "
+        "in 0.5 s slices** (A B B A …, 8 slices each; `bench/paired.py`). Each cell: the message rate ratio over "
+        "all slices, median (min–max) of the rounds; the server CPU per message ratio (bare ÷ tornad_io); the "
+        "median ratio of adjacent slice pairs (lowest–highest slice pair of all rounds); server CPU per message, "
+        "tornad_io vs bare Tornado. The two echo targets against bare Tornado are judged here.",
+        "",
+        "| scenario | websocket | xhr-polling |",
+        "|---|---|---|",
+    ]
+    for scenario in PAIRED_SCENARIOS:
+        cells = [_paired_cell(report, paired_name(*pair), scenario) for pair in PAIRS]
+        out.append(f"| {SCENARIOS[scenario].describe()} | " + " | ".join(cells) + " |")
+    return out
+
+
 def _backlogs() -> tuple[Any, Any]:
     """tornad_io's ``SocketIOServer`` default backlog and Tornado's ``Application.listen`` default."""
     import tornado.netutil
@@ -651,6 +743,7 @@ def render(report: dict[str, Any]) -> str:
                 + " | ".join(_ratio(report, group[0], other, scenario) for other in group[1:])
                 + " |"
             )
+    out += _paired_table(report)
     out += [
         "",
         "**Socket.IO v5 (Engine.IO v4), tornad_io against python-socketio on the same client packets**, "

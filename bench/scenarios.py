@@ -35,7 +35,18 @@ from bench.contestants import Contestant, PollAdapter, PollSession, WSAdapter, m
 from bench.procstat import cpu_seconds, rss_bytes, tcp_counters
 from bench.wire import HTTPClient, WebSocketClient, WireError, http_request, open_http, open_websocket
 
-__all__ = ["POOL", "SCENARIOS", "BenchFailure", "Scenario", "Timing", "enters", "run_scenario"]
+__all__ = [
+    "POOL",
+    "SCENARIOS",
+    "BenchFailure",
+    "Meter",
+    "Scenario",
+    "Timing",
+    "check_counts",
+    "echo_loops",
+    "enters",
+    "run_scenario",
+]
 
 #: Distinct pre-encoded messages per connection; message n is the (n mod POOL)th.
 POOL = 256
@@ -193,6 +204,32 @@ class Meter:
         self.crashed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         #: The measurement window's edges, ``perf_counter`` readings (set by :meth:`measure`).
         self.window = (0.0, 0.0)
+        # Holding (the paired A/B measurement): each echo loop parks after its message in flight.
+        self.holding = False
+        self.loops = 0
+        self.parked: list[WebSocketEcho | PollingEcho] = []
+        self.all_parked: asyncio.Future[None] | None = None
+
+    def park(self, loop: WebSocketEcho | PollingEcho) -> None:
+        """An echo loop stops after its answered message until :meth:`release`."""
+        self.parked.append(loop)
+        if len(self.parked) == self.loops and self.all_parked is not None and not self.all_parked.done():
+            self.all_parked.set_result(None)
+
+    def hold(self) -> asyncio.Future[None]:
+        """Ask every loop to park after its message in flight; the future is done once all have."""
+        self.holding = True
+        self.all_parked = asyncio.get_running_loop().create_future()
+        if len(self.parked) == self.loops:
+            self.all_parked.set_result(None)
+        return self.all_parked
+
+    def release(self) -> None:
+        """Every parked loop sends its next message."""
+        self.holding = False
+        parked, self.parked = self.parked, []
+        for loop in parked:
+            loop.resume()
 
     def fail(self, reason: str) -> None:
         if not self.crashed.done():
@@ -284,8 +321,15 @@ class WebSocketEcho:
         if self.meter.stopping and answered >= self.minimum:
             self.finished.set_result(None)
             return
+        if self.meter.holding:
+            self.meter.park(self)
+            return
         self.sent += 1
         self.ws.write(self.frames[answered % POOL])
+
+    def resume(self) -> None:
+        self.sent += 1
+        self.ws.write(self.frames[self.answered % POOL])
 
 
 class PollingEcho:
@@ -360,6 +404,12 @@ class PollingEcho:
         if self.meter.stopping and self.answered >= self.minimum:
             self.finished.set_result(None)
             return
+        if self.meter.holding:
+            self.meter.park(self)
+            return
+        self.send_next()
+
+    def resume(self) -> None:
         self.send_next()
 
 
@@ -490,10 +540,31 @@ async def _gather(coroutines: Iterable[Awaitable[Any]], timeout: float, what: st
 async def _echo(
     contestant: Contestant, scenario: Scenario, port: int, pid: int, timing: Timing, smoke: bool, opened: list[Any]
 ) -> dict[str, Any]:
-    count = scenario.size(smoke)
     meter = Meter(pid)
+    loops = await echo_loops(contestant, scenario, port, meter, timing, smoke, opened)
+    for loop in loops:
+        loop.start()
+    result = await meter.measure(timing)
+    await meter.wait_all((loop.finished for loop in loops), timing.timeout, "the last echoes")
+    check_counts(meter, loops)
+    return {**result, "connections": len(loops), "messages_checked": meter.count}
+
+
+def check_counts(meter: Meter, loops: list[WebSocketEcho] | list[PollingEcho]) -> None:
+    """Every message sent was answered, with its own echo, and counted."""
+    sent = sum(loop.sent for loop in loops)
+    answered = sum(loop.answered for loop in loops)
+    if sent != answered or answered != meter.count:
+        raise BenchFailure(f"count check: {sent} sent, {answered} answered, {meter.count} counted")
+
+
+async def echo_loops(
+    contestant: Contestant, scenario: Scenario, port: int, meter: Meter, timing: Timing, smoke: bool, opened: list[Any]
+) -> list[WebSocketEcho] | list[PollingEcho]:
+    """The scenario's connections to ``port``, opened, each with its echo loop (not started)."""
+    count = scenario.size(smoke)
+    meter.loops = count
     texts = [[message_text(scenario.charset, c, s) for s in range(POOL)] for c in range(count)]
-    loops: list[WebSocketEcho | PollingEcho]
     if contestant.transport == "ws":
         adapter = contestant.ws
         sockets = await _gather(
@@ -501,7 +572,7 @@ async def _echo(
             timing.timeout,
             f"opening {count} websockets",
         )
-        loops = [
+        return [
             WebSocketEcho(
                 meter,
                 ws,
@@ -512,35 +583,25 @@ async def _echo(
             )
             for c, ws in enumerate(sockets)
         ]
-    else:
-        polling = contestant.poll
-        sessions = await _gather(
-            (_open_poll(polling, port, opened) for _ in range(count)),
-            timing.timeout,
-            f"opening {count} polling sessions",
+    polling = contestant.poll
+    sessions = await _gather(
+        (_open_poll(polling, port, opened) for _ in range(count)),
+        timing.timeout,
+        f"opening {count} polling sessions",
+    )
+    return [
+        PollingEcho(
+            meter,
+            poll,
+            send,
+            session,
+            [session.send(polling.outgoing(text)) for text in texts[c]],
+            [polling.incoming(text) for text in texts[c]],
+            timing.min_messages,
+            f"{contestant.name} session {c}",
         )
-        loops = [
-            PollingEcho(
-                meter,
-                poll,
-                send,
-                session,
-                [session.send(polling.outgoing(text)) for text in texts[c]],
-                [polling.incoming(text) for text in texts[c]],
-                timing.min_messages,
-                f"{contestant.name} session {c}",
-            )
-            for c, (poll, send, session) in enumerate(sessions)
-        ]
-    for loop in loops:
-        loop.start()
-    result = await meter.measure(timing)
-    await meter.wait_all((loop.finished for loop in loops), timing.timeout, "the last echoes")
-    sent = sum(loop.sent for loop in loops)
-    answered = sum(loop.answered for loop in loops)
-    if sent != answered or answered != meter.count:
-        raise BenchFailure(f"count check: {sent} sent, {answered} answered, {meter.count} counted")
-    return {**result, "connections": count, "messages_checked": answered}
+        for c, (poll, send, session) in enumerate(sessions)
+    ]
 
 
 async def _open_many(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 
 from bench.contestants import CONTESTANTS
+from bench.paired import PAIRS, paired_name, run_paired
 from bench.run import SMOKE_TIMING, smoke_contestant
 from bench.scenarios import SCENARIOS, enters
 
@@ -83,3 +84,14 @@ def test_the_v5_contestants_send_python_socketio_s_bytes() -> None:
         # python-socketio's fan-out is its /fanout namespace; tornad_io's the main namespace of /fanout/.
         assert theirs.outgoing(text, "fanout") == b"42/fanout," + echo[2:]
         assert ours.outgoing(text, "fanout") == echo
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=[paired_name(*pair) for pair in PAIRS])
+def test_the_paired_measurement_alternates_and_checks_every_message(pair: tuple[str, str]) -> None:
+    """Both servers up, slices alternating: every message of both sides counted, the ratios computed."""
+    record = run_paired(*pair, "echo-c10-ascii", SMOKE_TIMING, cpu=None, slices=2, slice_seconds=0.05, smoke=True)
+    assert record["ok"], record.get("error")
+    assert record["contestant"] == paired_name(*pair)
+    assert record["paired_rate_ratio"] > 0 and record["paired_cpu_ratio"] > 0
+    assert record["paired_slice_ratio_min"] <= record["paired_slice_ratio"] <= record["paired_slice_ratio_max"]
+    assert record["messages_checked"] >= 2 * SCENARIOS["echo-c10-ascii"].size(smoke=True)
