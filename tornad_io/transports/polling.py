@@ -205,7 +205,7 @@ class PollingTransport(tornado.httputil.HTTPMessageDelegate):
         server_connection: object | None = None,
     ) -> None:
         assert route.application is not None and route.registry is not None and route.handler_class is not None
-        if request is not None:  # routed by the application: Tornado made it
+        if request is not None:  # routed by the application, Tornado made it: it fills the cached property
             self.__dict__["request"] = request
         self._server_connection = server_connection
         #: The connection the request came on: the one response is written to it.
