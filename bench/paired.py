@@ -25,9 +25,9 @@ import asyncio
 import statistics
 from typing import Any
 
-from bench.contestants import CONTESTANTS
-from bench.scenarios import SCENARIOS, Meter, Scenario, Timing, check_counts, echo_loops
-from bench.serverproc import ServerProcess
+from bench.contestants import CONTESTANTS, Contestant
+from bench.scenarios import SCENARIOS, BenchFailure, Meter, Scenario, Timing, check_counts, echo_loops
+from bench.serverproc import ServerError, ServerProcess
 
 __all__ = ["PAIRS", "PAIRED_SCENARIOS", "SLICE", "SLICES", "paired_echo", "paired_name", "run_paired"]
 
@@ -57,7 +57,7 @@ async def _slice(meter: Meter, seconds: float, timeout: float) -> tuple[int, flo
 
 async def paired_echo(
     scenario: Scenario,
-    servers: tuple[tuple[Any, int, int], tuple[Any, int, int]],
+    servers: tuple[tuple[Contestant, int, int], tuple[Contestant, int, int]],
     timing: Timing,
     slices: int = SLICES,
     slice_seconds: float = SLICE,
@@ -126,9 +126,6 @@ def run_paired(
     smoke: bool = False,
 ) -> dict[str, Any]:
     """Start both servers (on the same core), measure, stop them; a run record (``ok`` False on failure)."""
-    from bench.scenarios import BenchFailure
-    from bench.serverproc import ServerError
-
     scenario = SCENARIOS[scenario_name]
     record: dict[str, Any] = {
         "contestant": paired_name(subject, reference),

@@ -4,7 +4,8 @@ The full run pins the load client (this process) to one core and each
 server to the other, starts a fresh server for every run, runs every
 contestant of every scenario ``--rounds`` times interleaved (round by
 round, rotating who goes first), and reports the median and range of each
-figure with the server's CPU time per message.  Results go to
+figure with the server's CPU time per message; then the paired A/B echo
+(:mod:`bench.paired`), once per round.  Results go to
 ``bench/results/latest.json`` and the table into ``bench/README.md``.
 
 The smoke mode runs every contestant and scenario once at a tiny size,
@@ -66,7 +67,7 @@ class Config:
     #: Cores for the load client and the servers; ``None``: no pinning.
     client_cpu: int | None = 0
     server_cpu: int | None = 1
-    #: Whether each round ends with the paired A/B echo measurements (:mod:`bench.paired`).
+    #: Whether the paired A/B echo measurements (:mod:`bench.paired`) follow the rounds, once per round.
     paired: bool = True
 
 
@@ -970,6 +971,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contestants", help=f"comma-separated subset of: {', '.join(CONTESTANTS)}")
     parser.add_argument("--scenarios", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
     parser.add_argument("--no-pin", action="store_true", help="do not pin client and servers to separate cores")
+    parser.add_argument(
+        "--no-paired",
+        action="store_true",
+        help="skip the paired A/B echo (bench/paired.py), run once per round after the rounds",
+    )
     parser.add_argument("--output", type=Path, help=f"where to write the JSON (default for a full run: {RESULTS})")
     parser.add_argument("--no-readme", action="store_true", help="do not write the table into bench/README.md")
     parser.add_argument(
@@ -982,7 +988,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_json is not None:
         return rejudge(args.from_json, readme=not args.no_readme)
 
-    config = Config(smoke=args.smoke, rounds=1 if args.smoke else args.rounds)
+    config = Config(smoke=args.smoke, rounds=1 if args.smoke else args.rounds, paired=not args.no_paired)
     config.timing = SMOKE_TIMING if args.smoke else Timing()
     if args.duration is not None:
         config.timing = replace(config.timing, duration=args.duration)
