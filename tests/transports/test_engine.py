@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from typing import Any
 
 import simplejson
@@ -587,6 +588,25 @@ class TestPolling(EngineTestCase):
         answers = await self.poll(sid)
         assert answers[:2] == ['42["message","bye"]', "41"], answers
         await self.recorder.wait("close")
+
+
+class TestFarewellExpiry(EngineTestCase):
+    settings = {"socket_io_close_timeout": 1.0}  # (long enough for the handshake on a busy machine)
+
+    @tornado.testing.gen_test
+    async def test_a_farewell_nobody_polls_for_is_dropped_after_the_close_timeout(self) -> None:
+        sid = await self.connected_poller()
+        registry = registry_for(self._app)
+        self.connection(sid).handler.close()  # between polls: the DISCONNECT waits for the next poll
+        assert sid in registry._farewells
+        deadline = time.monotonic() + 10
+        while sid in registry._farewells and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert registry._farewells == {}
+        with tornado.testing.ExpectLog("tornad_io.transports.http", "400 GET .*"):
+            response = await self.request(f"transport=polling&sid={sid}")
+        assert response.code == 400
+        assert simplejson.loads(response.body)["code"] == 1  # Session ID unknown: the client reconnects
 
 
 class TestUpgrade(EngineTestCase):
