@@ -70,10 +70,10 @@ async def paired_echo(
         for contestant, port, pid in servers:
             meter = Meter(pid)
             loops = await echo_loops(contestant, scenario, port, meter, timing, smoke, opened)
-            meter.holding = True  # each loop parks after its first echo
+            parked = meter.hold()  # each loop parks after its first echo
             for loop in loops:
                 loop.start()
-            await meter.wait_all([meter.hold()], timing.timeout, "the first echoes")
+            await meter.wait_all([parked], timing.timeout, "the first echoes")
             sides.append((meter, loops))
         for meter, _ in sides:  # warm-up, not counted
             await _slice(meter, timing.warmup, timing.timeout)

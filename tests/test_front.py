@@ -19,7 +19,7 @@ import tornado.web
 
 from tests.helpers import app_for, echo_handler, messages
 from tests.transports.test_polling_delegate import closed_by_server, connect, form, read_answer, request
-from tornad_io.front import PollFront, front_rules
+from tornad_io.front import KNOWN_HOSTS, PollFront, front_rules
 from tornad_io.registry import registry_for
 from tornad_io.testing import AppServer
 from tornad_io.transports.polling import PollRoute
@@ -216,3 +216,11 @@ def test_the_rules_are_the_bound_poll_routes_and_what_comes_before_them() -> Non
     assert len(routes) == 2 and all(isinstance(route, PollRoute) and route.application is app for route in routes)
     assert rules[-1].route is routes[-1]  # nothing after the last route is read
     assert rules[0].route is None and rules[0].regex.pattern == "/$"
+
+
+def test_the_hosts_it_remembers_are_bounded() -> None:
+    front = PollFront(tornado.web.Application())
+    for number in range(KNOWN_HOSTS * 3):
+        front.remember_host(f"host{number}.example")
+        assert len(front._known_hosts) <= KNOWN_HOSTS
+    assert front.host_known(f"host{KNOWN_HOSTS * 3 - 1}.example")  # the newest is always remembered
